@@ -1,0 +1,48 @@
+"""Shared pytest fixtures: running Alocity sandboxes on 127.0.0.1."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# The project is normally pip-installed (-e); when it is not, import it from the checkout.
+REPO_ROOT = Path(__file__).resolve().parents[1]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from alocity_etl.sandbox import RunningSandbox, Sandbox, SandboxConfig  # noqa: E402
+
+SANDBOX_START = "2026-11-01T00:00:00Z"
+
+
+@pytest.fixture
+def sandbox_factory() -> Iterator[Callable[..., RunningSandbox]]:
+    """Callable taking SandboxConfig kwargs; returns a running sandbox, stopped at test end.
+
+    Defaults differ from SandboxConfig's for test speed and repeatability: preset tiny,
+    seed 7, start 2026-11-01T00:00:00Z, rate limit off. Pass any of them to override.
+    """
+    running: list[RunningSandbox] = []
+
+    def make(**kwargs: Any) -> RunningSandbox:
+        kwargs.setdefault("preset", "tiny")
+        kwargs.setdefault("seed", 7)
+        kwargs.setdefault("start", SANDBOX_START)
+        kwargs.setdefault("rate_limit", "none")
+        sb = Sandbox(SandboxConfig(**kwargs)).serve(port=0)
+        running.append(sb)
+        return sb
+
+    yield make
+    for sb in running:
+        sb.stop()
+
+
+@pytest.fixture
+def sandbox(sandbox_factory: Callable[..., RunningSandbox]) -> RunningSandbox:
+    """A running tiny sandbox: seed 7, start 2026-11-01T00:00:00Z, no rate limit."""
+    return sandbox_factory()
