@@ -1,0 +1,106 @@
+"""Open the DuckDB warehouse file, with one-line errors for the usual failures.
+
+The file is never created over something that is not a DuckDB database: the header is
+checked before DuckDB sees the file.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+DEFAULT_PATH = Path("warehouse/alocity.duckdb")
+ENV_VAR = "ALOCITY_WAREHOUSE"
+_MAGIC = b"DUCK"  # DuckDB files carry it at byte offset 8
+
+
+class WarehouseError(Exception):
+    """Base class: the message is one line a user can act on."""
+
+
+class WarehousePathError(WarehouseError):
+    """The path cannot be created, written or read."""
+
+
+class WarehouseLockedError(WarehouseError):
+    """Another process holds the write lock."""
+
+
+class WarehouseCorruptError(WarehouseError):
+    """The file exists but is not a DuckDB database (left untouched)."""
+
+
+def warehouse_path(path: str | os.PathLike[str] | None = None) -> Path:
+    """The explicit path, else $ALOCITY_WAREHOUSE, else warehouse/alocity.duckdb."""
+    return Path(path or os.environ.get(ENV_VAR) or DEFAULT_PATH)
+
+
+def _check_header(p: Path) -> None:
+    try:
+        with p.open("rb") as f:
+            head = f.read(16)
+    except PermissionError:
+        raise WarehousePathError(f"cannot read warehouse {p}: permission denied") from None
+    if len(head) < 12 or head[8:12] != _MAGIC:
+        raise WarehouseCorruptError(
+            f"{p} exists but is not a DuckDB database (corrupted or another file); "
+            "it was left untouched - move it away or set ALOCITY_WAREHOUSE"
+        )
+
+
+def connect(
+    path: str | os.PathLike[str] | None = None, *, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """Open (creating if needed, unless read_only) the warehouse; session time zone UTC."""
+    p = warehouse_path(path)
+    if p.exists():
+        if p.is_dir():
+            raise WarehousePathError(f"warehouse path {p} is a directory, not a file")
+        _check_header(p)
+        if not read_only and not os.access(p, os.W_OK):
+            raise WarehousePathError(f"cannot write warehouse {p}: permission denied (open read-only?)")
+    elif read_only:
+        raise WarehousePathError(f"no warehouse at {p}: run a sync first")
+    else:
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise WarehousePathError(f"cannot create warehouse directory {p.parent}: {e.strerror}") from None
+        if not os.access(p.parent, os.W_OK):
+            raise WarehousePathError(f"cannot create warehouse {p}: directory {p.parent} is not writable")
+    try:
+        con = duckdb.connect(str(p), read_only=read_only)
+    except duckdb.IOException as e:
+        raise _translate(p, e) from None
+    con.execute("SET TimeZone = 'UTC'")  # row hashes and text casts of TIMESTAMPTZ depend on it
+    return con
+
+
+def _translate(p: Path, e: Exception) -> WarehouseError:
+    msg = str(e)
+    if "Could not set lock" in msg:
+        pid = re.search(r"PID (\d+)", msg)
+        who = f"process {pid.group(1)}" if pid else "another process"
+        return WarehouseLockedError(
+            f"warehouse {p} is locked by {who} (a sync or a client holding it open); "
+            "wait for it to finish or close it"
+        )
+    if "not a valid DuckDB database" in msg or "Corrupt" in msg or "corrupt" in msg:
+        return WarehouseCorruptError(f"{p} is not a valid DuckDB database; it was left untouched")
+    if "Permission denied" in msg or "Read-only file system" in msg:
+        return WarehousePathError(f"cannot open warehouse {p}: permission denied")
+    return WarehousePathError(f"cannot open warehouse {p}: {msg.splitlines()[0]}")
+
+
+def sqlalchemy_engine(path: str | os.PathLike[str] | None = None, *, read_only: bool = True) -> Any:
+    """A SQLAlchemy engine on the warehouse (duckdb-engine), read-only by default for analysts."""
+    from sqlalchemy import create_engine
+
+    p = warehouse_path(path)
+    if p.exists():
+        _check_header(p)
+    return create_engine(f"duckdb:///{p}", connect_args={"read_only": read_only})

@@ -1,0 +1,90 @@
+"""The sync ledger: ``meta.syncs``, ``meta.table_syncs``, ``meta.cursors``, ``meta.resource_loads``."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import duckdb
+
+from alocity_etl.warehouse.schema import utc
+from alocity_etl.warehouse.versioned_tables import MergeStats
+
+STATUSES = ("running", "success", "failed", "partial")
+
+
+def start_sync(
+    con: duckdb.DuckDBPyConnection, dagster_run_id: str | None = None, started_at: datetime | None = None
+) -> int:
+    """New sync id (a sequence, so never reused even after a rollback); status running."""
+    row = con.execute("SELECT nextval('meta.sync_id_seq')").fetchall()[0]
+    assert row is not None
+    sync_id = int(row[0])
+    con.execute(
+        "INSERT INTO meta.syncs (sync_id, dagster_run_id, started_at, status) "
+        "VALUES (?, ?, coalesce(?, now()), 'running')",
+        [sync_id, dagster_run_id, utc(started_at) if started_at else None],
+    )
+    return sync_id
+
+
+def finish_sync(
+    con: duckdb.DuckDBPyConnection,
+    sync_id: int,
+    status: str,
+    requests: int | None = None,
+    error: str | None = None,
+) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"status must be one of {STATUSES}")
+    con.execute(
+        "UPDATE meta.syncs SET finished_at = now(), status = ?, requests = ?, error = ? WHERE sync_id = ?",
+        [status, requests, error, sync_id],
+    )
+
+
+def next_load(
+    con: duckdb.DuckDBPyConnection,
+    sync_id: int,
+    resource: str,
+    as_of: datetime,
+    full_snapshot: bool,
+    window: tuple[datetime, datetime] | None,
+    frames_supplied: bool = False,
+) -> int:
+    """Register one resource load (replayed in this order by rebuild)."""
+    row = con.execute("SELECT nextval('meta.load_seq')").fetchall()[0]
+    assert row is not None
+    seq = int(row[0])
+    ws, we = (utc(window[0]), utc(window[1])) if window else (None, None)
+    con.execute(
+        "INSERT INTO meta.resource_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        [seq, sync_id, resource, utc(as_of), full_snapshot, ws, we, frames_supplied],
+    )
+    return seq
+
+
+def record_table_sync(
+    con: duckdb.DuckDBPyConnection,
+    sync_id: int,
+    table: str,
+    stats: MergeStats,
+    window: tuple[datetime, datetime] | None = None,
+) -> None:
+    ws, we = (utc(window[0]), utc(window[1])) if window else (None, None)
+    con.execute(
+        "INSERT INTO meta.table_syncs VALUES (?, ?, ?, ?, ?, ?, ?, ?, now())",
+        [sync_id, table, stats.inserted, stats.updated, stats.deleted, stats.unchanged, ws, we],
+    )
+
+
+def get_cursor(con: duckdb.DuckDBPyConnection, resource: str) -> str | None:
+    rows = con.execute("SELECT cursor_value FROM meta.cursors WHERE resource = ?", [resource]).fetchall()
+    return rows[0][0] if rows else None
+
+
+def set_cursor(con: duckdb.DuckDBPyConnection, resource: str, value: Any, sync_id: int | None) -> None:
+    con.execute(
+        "INSERT OR REPLACE INTO meta.cursors VALUES (?, ?, ?, now())",
+        [resource, None if value is None else str(value), sync_id],
+    )

@@ -1,0 +1,64 @@
+"""Schema migrations: ``sql/migrations/NNNN_name.sql`` applied in order, in place.
+
+``meta.schema_version`` holds one row per applied migration. Each migration runs in its
+own transaction together with its version row, so a failure leaves the previous version.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import duckdb
+
+MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql" / "migrations"
+_NAME = re.compile(r"^(\d{4})_[\w-]+\.sql$")
+
+
+def available(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
+    """(version, file) of every migration, in order."""
+    out = [(int(m.group(1)), f) for f in directory.iterdir() if (m := _NAME.match(f.name))]
+    return sorted(out)
+
+
+def latest_version(directory: Path = MIGRATIONS_DIR) -> int:
+    mig = available(directory)
+    return mig[-1][0] if mig else 0
+
+
+def current_version(con: duckdb.DuckDBPyConnection) -> int:
+    """Applied schema version, 0 for an empty database."""
+    exists = con.execute(
+        "SELECT count(*) FROM information_schema.tables "
+        "WHERE table_schema = 'meta' AND table_name = 'schema_version'"
+    ).fetchall()[0]
+    if not exists or not exists[0]:
+        return 0
+    row = con.execute("SELECT coalesce(max(version), 0) FROM meta.schema_version").fetchall()[0]
+    return int(row[0]) if row else 0
+
+
+def migrate(
+    con: duckdb.DuckDBPyConnection, target: int | None = None, directory: Path = MIGRATIONS_DIR
+) -> list[int]:
+    """Apply pending migrations up to ``target`` (default: all). Returns the versions applied."""
+    cur = current_version(con)
+    applied: list[int] = []
+    for version, f in available(directory):
+        if version <= cur or (target is not None and version > target):
+            continue
+        con.begin()
+        try:
+            con.execute("CREATE SCHEMA IF NOT EXISTS meta")
+            con.execute(
+                "CREATE TABLE IF NOT EXISTS meta.schema_version "
+                "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+            )
+            con.execute(f.read_text())
+            con.execute("INSERT INTO meta.schema_version VALUES (?, ?, now())", [version, f.name])
+            con.commit()
+        except Exception:
+            con.rollback()
+            raise
+        applied.append(version)
+    return applied

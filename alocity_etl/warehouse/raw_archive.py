@@ -1,0 +1,118 @@
+"""``raw.pages``: every fetched page payload, enough to rebuild every table offline.
+
+A page is a dict with keys:
+  ``body`` (required: the envelope's payload, never headers or tokens),
+  ``endpoint`` (catalog.ENDPOINTS key; defaults to the resource's list endpoint),
+  ``parent_key`` (fan-out parent value, e.g. the groupId; for detail calls the item key),
+  ``params`` (query parameters dict), ``page_number``, ``fetched_at``,
+  ``window`` = (start, end) or ``window_start`` / ``window_end`` (access-log partitions).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import duckdb
+import pandas as pd
+import pyarrow as pa
+
+from alocity_etl.catalog import resource as catalog_resource
+from alocity_etl.warehouse.schema import register
+
+COLUMNS = (
+    "sync_id", "load_seq", "page_seq", "resource", "endpoint", "parent_key", "params",
+    "page_number", "window_start", "window_end", "fetched_at", "body",
+)  # fmt: skip
+
+
+def _window(p: dict[str, Any]) -> tuple[Any, Any]:
+    if p.get("window"):
+        return tuple(p["window"])  # type: ignore[return-value]
+    return p.get("window_start"), p.get("window_end")
+
+
+def _ts(v: Any) -> pd.Timestamp | None:
+    return (
+        None
+        if v is None
+        else pd.Timestamp(v).tz_localize("UTC")
+        if pd.Timestamp(v).tzinfo is None
+        else pd.Timestamp(v).tz_convert("UTC")
+    )
+
+
+def archive_pages(
+    con: duckdb.DuckDBPyConnection,
+    resource: str,
+    pages: Sequence[dict[str, Any]],
+    sync_id: int,
+    load_seq: int,
+) -> int:
+    """Bulk-insert the pages of one resource load (in fetch order). Returns the count."""
+    if not pages:
+        return 0
+    default_endpoint = catalog_resource(resource).endpoint
+    rows: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    for i, p in enumerate(pages):
+        if "body" not in p:
+            raise ValueError(f"raw page {i} of {resource} has no 'body' (the payload)")
+        ws, we = _window(p)
+        rows["sync_id"].append(sync_id)
+        rows["load_seq"].append(load_seq)
+        rows["page_seq"].append(i)
+        rows["resource"].append(p.get("resource", resource))
+        rows["endpoint"].append(p.get("endpoint") or default_endpoint)
+        pk = p.get("parent_key")
+        rows["parent_key"].append(None if pk is None else json.dumps(pk, default=str))
+        rows["params"].append(json.dumps(p.get("params") or {}, sort_keys=True, default=str))
+        rows["page_number"].append(p.get("page_number"))
+        rows["window_start"].append(_ts(ws))
+        rows["window_end"].append(_ts(we))
+        rows["fetched_at"].append(_ts(p.get("fetched_at")))
+        rows["body"].append(json.dumps(p["body"], separators=(",", ":"), default=str))
+    ts = pa.timestamp("us", tz="UTC")
+    schema = pa.schema([
+        ("sync_id", pa.int64()), ("load_seq", pa.int64()), ("page_seq", pa.int32()),
+        ("resource", pa.string()), ("endpoint", pa.string()), ("parent_key", pa.string()),
+        ("params", pa.string()), ("page_number", pa.int32()), ("window_start", ts),
+        ("window_end", ts), ("fetched_at", ts), ("body", pa.string()),
+    ])  # fmt: skip
+    arrow = pa.Table.from_pydict(rows, schema=schema)
+    register(con, "_raw_pages_in", arrow)
+    try:
+        cols = ", ".join(COLUMNS)
+        con.execute(f"INSERT INTO raw.pages ({cols}) SELECT {cols} FROM _raw_pages_in")
+    finally:
+        con.unregister("_raw_pages_in")
+    return len(pages)
+
+
+def load_pages(con: duckdb.DuckDBPyConnection, load_seq: int) -> list[dict[str, Any]]:
+    """The pages of one load, in fetch order, as dicts shaped like `archive_pages` input."""
+    rows = con.execute(
+        "SELECT resource, endpoint, parent_key, params, page_number, window_start, window_end, "
+        "fetched_at, body FROM raw.pages WHERE load_seq = ? ORDER BY page_seq",
+        [load_seq],
+    ).fetchall()
+    out = []
+    for res, ep, pk, params, num, ws, we, fetched, body in rows:
+        out.append({
+            "resource": res, "endpoint": ep,
+            "parent_key": None if pk is None else json.loads(pk),
+            "params": json.loads(params) if params else {}, "page_number": num,
+            "window_start": ws, "window_end": we, "fetched_at": fetched,
+            "body": json.loads(body) if body is not None else None,
+        })  # fmt: skip
+    return out
+
+
+def window_of(pages: Sequence[dict[str, Any]]) -> tuple[datetime, datetime] | None:
+    """Overall (min start, max end) of the pages' windows, or None."""
+    starts = [w[0] for p in pages if (w := _window(p))[0] is not None]
+    ends = [w[1] for p in pages if (w := _window(p))[1] is not None]
+    if not starts or not ends:
+        return None
+    return min(_ts(s) for s in starts).to_pydatetime(), max(_ts(e) for e in ends).to_pydatetime()  # type: ignore[union-attr]

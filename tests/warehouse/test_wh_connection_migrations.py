@@ -1,0 +1,135 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from alocity_etl.warehouse import (
+    Warehouse,
+    WarehouseCorruptError,
+    WarehouseError,
+    WarehouseLockedError,
+    WarehousePathError,
+    migrations,
+    sqlalchemy_engine,
+)
+from alocity_etl.warehouse.connection import connect
+
+
+def test_default_path_from_env_and_parent_dir_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "deep" / "er" / "w.duckdb"
+    monkeypatch.setenv("ALOCITY_WAREHOUSE", str(target))
+    with Warehouse.open() as wh:
+        assert wh.path == target
+    assert target.exists()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions")
+def test_unwritable_path(tmp_path: Path) -> None:
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o500)
+    try:
+        with pytest.raises(WarehousePathError, match="not writable"):
+            Warehouse.open(ro / "w.duckdb")
+    finally:
+        ro.chmod(0o700)
+
+
+def test_unwritable_path_under_a_file(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(WarehousePathError, match="cannot create warehouse directory"):
+        Warehouse.open(tmp_path / "afile" / "w.duckdb")
+
+
+def test_corrupted_file_left_untouched(tmp_path: Path) -> None:
+    bad = tmp_path / "w.duckdb"
+    content = b"this is not a duckdb database\n" * 200
+    bad.write_bytes(content)
+    for ro in (False, True):
+        with pytest.raises(WarehouseCorruptError) as e:
+            Warehouse.open(bad, read_only=ro)
+        assert "\n" not in str(e.value) and "untouched" in str(e.value)
+    assert bad.read_bytes() == content
+    with pytest.raises(WarehouseCorruptError):
+        sqlalchemy_engine(bad)
+
+
+def test_locked_by_another_process(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse.open(path).close()
+    code = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+    code += "time.sleep(60)"
+    holder = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with pytest.raises(WarehouseLockedError, match=rf"locked by process {holder.pid}") as e:
+            Warehouse.open(path)
+        assert "\n" not in str(e.value)
+    finally:
+        holder.kill()
+        holder.wait()
+    Warehouse.open(path).close()  # free again
+
+
+def test_read_only_mode_and_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(WarehousePathError, match="no warehouse"):
+        Warehouse.open(tmp_path / "none.duckdb", read_only=True)
+    path = tmp_path / "w.duckdb"
+    Warehouse.open(path).close()
+    with Warehouse.open(path, read_only=True) as wh, pytest.raises(Exception, match="read-only"):
+        wh.con.execute("CREATE TABLE main.x (a INT)")
+    engine = sqlalchemy_engine(path)
+    with engine.connect() as c:
+        assert c.execute(text("SELECT count(*) FROM main.users")).scalar() == 0
+    engine.dispose()
+
+
+def test_migrations_idempotent_and_upgrade_from_previous(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    latest = migrations.latest_version()
+    assert latest >= 2
+    con = connect(path)
+    assert migrations.migrate(con, target=latest - 1) == list(range(1, latest))
+    con.execute(
+        "INSERT INTO raw.pages (sync_id, page_seq, resource, endpoint, body) "
+        "VALUES (1, 0, 'groups', 'groups', '[]')"
+    )
+    assert migrations.current_version(con) == latest - 1
+    con.close()
+    with pytest.raises(WarehouseError, match="schema version"):
+        Warehouse.open(path, read_only=True)  # read-only never migrates
+    with Warehouse.open(path) as wh:  # upgrades in place, data kept
+        assert migrations.current_version(wh.con) == latest
+        assert wh.con.execute("SELECT resource, load_seq FROM raw.pages").fetchall() == [("groups", None)]
+        assert migrations.migrate(wh.con) == []
+    with Warehouse.open(path) as wh:
+        assert migrations.migrate(wh.con) == []
+        assert wh.con.execute("SELECT count(*) FROM meta.schema_version").fetchall() == [(latest,)]
+
+
+@pytest.mark.skipif(not Path("/proc/self").exists(), reason="needs /proc")
+def test_unwritable_location_even_as_root() -> None:
+    with pytest.raises(WarehousePathError, match="cannot create warehouse"):
+        Warehouse.open("/proc/alocity-no-such/w.duckdb")
+
+
+def test_lock_timeout_waits_for_the_other_writer(tmp_path: Path) -> None:
+    path = tmp_path / "w.duckdb"
+    Warehouse.open(path).close()
+    code = "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ready', flush=True); "
+    code += "time.sleep(1.0)"
+    holder = subprocess.Popen([sys.executable, "-c", code, str(path)], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+        with Warehouse.open(path, lock_timeout=20) as wh:
+            assert wh.con.execute("SELECT 1").fetchall() == [(1,)]
+    finally:
+        holder.kill()
+        holder.wait()
