@@ -1,0 +1,57 @@
+"""The Alocity API client: authenticated, rate-limited, retried reads of one account.
+
+No Dagster and no warehouse code here. Settings come from the environment
+(`ClientSettings.from_env()`): ALOCITY_ACCESS_KEY (required), ALOCITY_BASE_URL,
+ALOCITY_RATE_LIMIT (per minute, or N/WINDOW such as 20/2s), ALOCITY_PAGE_SIZE,
+ALOCITY_CACHE_DIR, ALOCITY_CONNECT_TIMEOUT, ALOCITY_READ_TIMEOUT,
+ALOCITY_MAX_ATTEMPTS, ALOCITY_RETRY_MAX_SECONDS.
+
+Processes on one machine using the same key share one JWT (token_cache) and one
+request budget (ratelimit) through files in the cache dir.
+"""
+
+import logging
+
+from alocity_etl.client.accounting import ClientStats
+from alocity_etl.client.api import AlocityClient
+from alocity_etl.client.errors import (
+    AccessKeyInactive,
+    AccessKeyNotFound,
+    AlocityError,
+    ConfigError,
+    ControlledError,
+    EndpointUnavailable,
+    HttpStatusError,
+    MalformedResponse,
+    PagingError,
+    RateLimiterTimeout,
+    RetriesExhausted,
+    Unauthorized,
+)
+from alocity_etl.client.fetch import fetch_resource
+from alocity_etl.client.page import Page
+from alocity_etl.client.settings import ClientSettings, Secret
+
+__all__ = [
+    "AccessKeyInactive",
+    "AccessKeyNotFound",
+    "AlocityClient",
+    "AlocityError",
+    "ClientSettings",
+    "ClientStats",
+    "ConfigError",
+    "ControlledError",
+    "EndpointUnavailable",
+    "HttpStatusError",
+    "MalformedResponse",
+    "Page",
+    "PagingError",
+    "RateLimiterTimeout",
+    "RetriesExhausted",
+    "Secret",
+    "Unauthorized",
+    "fetch_resource",
+]
+
+# A library logs, the application decides where: no "No handlers" fallback to stderr.
+logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -1,0 +1,264 @@
+"""`AlocityClient`: authenticated, rate-limited, retried GETs against the Alocity API.
+
+One request goes: shared rate limiter -> send with the shared JWT -> on 401 renew
+the token once and replay -> check the HTTP status -> check the envelope's
+`hasErrors`. Transient failures and 429s are retried by `RetryPolicy`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from types import TracebackType
+from typing import Any
+
+import requests
+
+from alocity_etl import __version__
+from alocity_etl.catalog import API_PREFIX
+from alocity_etl.client import wire
+from alocity_etl.client.accounting import ClientStats
+from alocity_etl.client.errors import (
+    AccessKeyInactive,
+    AccessKeyNotFound,
+    ControlledError,
+    EndpointUnavailable,
+    HttpStatusError,
+    MalformedResponse,
+    PagingError,
+    RateLimited,
+    TransientError,
+    Unauthorized,
+)
+from alocity_etl.client.page import Page, endpoint_name
+from alocity_etl.client.ratelimit import SharedRateLimiter
+from alocity_etl.client.retry import RetryPolicy
+from alocity_etl.client.settings import ClientSettings
+from alocity_etl.client.token_cache import TokenCache
+
+USER_AGENT = f"alocity-etl/{__version__} (+python-requests)"
+
+
+def _endpoint(path: str) -> str:
+    return path if path.startswith("/") else f"{API_PREFIX}/{path}"
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    raw = response.headers.get(wire.RETRY_AFTER_HEADER, "").strip()
+    try:
+        value = float(raw)
+    except ValueError:
+        return None  # absent, or an HTTP date we do not rely on
+    return value if value > 0 else None
+
+
+def _connection_reason(exc: requests.ConnectionError) -> str:
+    text = str(exc).lower()  # the URL and the OS reason; never headers
+    for needle, reason in (
+        ("refused", "connection refused"),
+        ("reset", "connection reset"),
+        ("aborted", "connection reset"),
+        ("name or service not known", "host name not found"),
+        ("nodename nor servname", "host name not found"),
+        ("temporary failure in name resolution", "host name not found"),
+        ("remotedisconnected", "connection closed without a response"),
+        ("certificate", "TLS certificate problem"),
+    ):
+        if needle in text:
+            return reason
+    return f"connection error ({type(exc).__name__})"
+
+
+def _controlled_error(envelope: dict[str, Any], endpoint: str) -> ControlledError:
+    events = envelope.get("applicationEvents") or []
+    errors = [e for e in events if isinstance(e, dict) and e.get("type") == "Error"] or [
+        e for e in events if isinstance(e, dict)
+    ]
+    first = errors[0] if errors else {}
+    code = str(first.get("code") or "unknown_error")
+    message = str(first.get("message") or "")
+    parameter = first.get("parameter")
+    cls: type[ControlledError] = ControlledError
+    if code == wire.KEY_INACTIVE_CODE:
+        cls = AccessKeyInactive
+    elif code == wire.KEY_NOT_FOUND_CODE:
+        cls = AccessKeyNotFound
+    return cls(code, message, str(parameter) if parameter is not None else None, endpoint)
+
+
+class AlocityClient:
+    """Read access to one Alocity account. Safe to use from several processes at once."""
+
+    def __init__(self, settings: ClientSettings | None = None, logger: logging.Logger | None = None) -> None:
+        self.settings = settings or ClientSettings.from_env()
+        self.log = logger or logging.getLogger("alocity_etl.client")
+        self.stats = ClientStats()
+        self._session = requests.Session()
+        self._session.headers.update({"Accept": "application/json", "User-Agent": USER_AGENT})
+        self.limiter = SharedRateLimiter(self.settings)
+        self.tokens = TokenCache(self.settings, self._login, self.stats)
+        self._retry = RetryPolicy(self.settings, self.stats, self.log)
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._session.close()
+        self.limiter.close()
+
+    def __enter__(self) -> AlocityClient:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"AlocityClient(base_url={self.settings.base_url!r}, rate={self.settings.rate_description!r})"
+
+    # -- public calls ----------------------------------------------------------------------
+
+    def get(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        """GET `path` (absolute, or relative to the API prefix) and return the envelope's payload."""
+        endpoint = _endpoint(path)
+        return self._retry.call(endpoint, lambda: self._send("GET", endpoint, params=params))
+
+    def get_page(
+        self, path: str, params: dict[str, Any] | None = None, parent: dict[str, Any] | None = None
+    ) -> Page:
+        """One unpaged call as a `Page` (page_number None). A null payload becomes []."""
+        page = self._unpaged(path, params, parent)
+        self._count(page)
+        return page
+
+    def iter_pages(
+        self,
+        path: str,
+        params: dict[str, Any] | None = None,
+        page_size: int | None = None,
+        parent: dict[str, Any] | None = None,
+    ) -> Iterator[Page]:
+        """Pages from pageNumber=1 until an empty page.
+
+        A short page does not end the loop (the live maximum page size is unknown and
+        may be capped silently); only an empty one does. An empty listing yields one
+        empty page; the terminating empty page of a non-empty listing is not yielded.
+        A page identical to the previous one means the server ignores the page
+        parameter: `PagingError` instead of an endless loop.
+        """
+        for page in self._iter_pages(path, params, page_size, parent):
+            self._count(page)
+            yield page
+
+    # -- internals used by fetch -----------------------------------------------------------
+
+    def _unpaged(self, path: str, params: dict[str, Any] | None, parent: dict[str, Any] | None) -> Page:
+        endpoint = _endpoint(path)
+        payload = self.get(endpoint, params)
+        items = [] if payload is None else payload
+        name = endpoint_name(endpoint)
+        return Page(endpoint, dict(params or {}), None, items, parent=parent, endpoint=name)
+
+    def _iter_pages(
+        self,
+        path: str,
+        params: dict[str, Any] | None,
+        page_size: int | None,
+        parent: dict[str, Any] | None,
+    ) -> Iterator[Page]:
+        endpoint = _endpoint(path)
+        size = page_size or self.settings.page_size
+        name = endpoint_name(endpoint)
+        number = wire.FIRST_PAGE
+        previous: list[Any] | None = None
+        while True:
+            query = {**(params or {}), wire.PAGE_NUMBER_PARAM: number, wire.PAGE_SIZE_PARAM: size}
+            payload = self.get(endpoint, query)
+            if payload is None:
+                payload = []
+            if not isinstance(payload, list):
+                raise MalformedResponse(endpoint, f"page {number}: payload is not an array")
+            if not payload:
+                if previous is None:
+                    yield Page(endpoint, query, number, [], parent=parent, endpoint=name)
+                return
+            if payload == previous:
+                raise PagingError(endpoint, number)
+            yield Page(endpoint, query, number, payload, parent=parent, endpoint=name)
+            previous = payload
+            number += 1
+
+    def _count(self, page: Page) -> None:
+        self.stats.add("pages")
+        self.stats.add("rows", len(page.rows))
+
+    # -- one request -----------------------------------------------------------------------
+
+    def _login(self) -> str:
+        endpoint = wire.TOKEN_PATH
+        body = {wire.TOKEN_BODY_FIELD: self.settings.access_key.reveal()}
+        payload = self._retry.call(endpoint, lambda: self._send("POST", endpoint, json_body=body, auth=False))
+        if not isinstance(payload, str) or not payload.strip():
+            raise MalformedResponse(endpoint, "the token payload is not a JWT string")
+        return payload.strip()
+
+    def _send(
+        self,
+        method: str,
+        endpoint: str,
+        params: dict[str, Any] | None = None,
+        json_body: Any = None,
+        auth: bool = True,
+    ) -> Any:
+        """One logical request: limiter, token, at most one re-login on 401. Returns the payload."""
+        url = self.settings.base_url + endpoint
+        token = self.tokens.current() if auth else None
+        logged_in = False
+        while True:
+            self.stats.add("throttled_seconds", self.limiter.acquire())
+            headers = {"Authorization": f"Bearer {token}"} if token else None
+            self.stats.add("requests")
+            try:
+                response = self._session.request(
+                    method, url, params=params, json=json_body, headers=headers, timeout=self.settings.timeout
+                )
+            except requests.Timeout:
+                raise TransientError(endpoint, "timeout") from None
+            except requests.ConnectionError as exc:
+                # `from None`: requests exceptions hold the prepared request (with its headers).
+                raise TransientError(endpoint, _connection_reason(exc)) from None
+            except requests.RequestException as exc:
+                raise TransientError(endpoint, f"request failed ({type(exc).__name__})") from None
+            if response.status_code == 401 and token is not None:
+                if logged_in:
+                    raise Unauthorized(endpoint)
+                token, logged_in = self.tokens.renew(token)
+                continue
+            return self._payload(response, endpoint)
+
+    def _payload(self, response: requests.Response, endpoint: str) -> Any:
+        status = response.status_code
+        if status == 429:
+            self.stats.add("responses_429")
+            retry_after = _retry_after(response)
+            self.limiter.penalize(retry_after)
+            raise RateLimited(endpoint, retry_after)
+        if status == 404:
+            raise EndpointUnavailable(endpoint)
+        if status >= 500 or status == 408:
+            raise TransientError(endpoint, f"HTTP {status}")
+        if status != 200:
+            raise HttpStatusError(status, endpoint)
+        try:
+            envelope = response.json()
+        except ValueError:
+            raise MalformedResponse(endpoint, "body is not JSON") from None
+        if not isinstance(envelope, dict) or "hasErrors" not in envelope:
+            raise MalformedResponse(endpoint, "body is not an Alocity envelope (no hasErrors)")
+        self.limiter.record_success()
+        if envelope.get("hasErrors"):
+            error = _controlled_error(envelope, endpoint)
+            if error.code in wire.RETRYABLE_CONTROLLED_CODES:
+                raise TransientError(endpoint, f"controlled error {error.code}", cause=error)
+            raise error
+        return envelope.get("payload")

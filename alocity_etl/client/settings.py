@@ -1,0 +1,231 @@
+"""Client settings: one frozen object, read from the environment by `ClientSettings.from_env()`."""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from alocity_etl.client.errors import ConfigError
+
+DEFAULT_BASE_URL = "https://api.alocity.com"
+DEFAULT_RATE_LIMIT = 100  # requests per minute per account (brief; not in the stored docs)
+DEFAULT_PAGE_SIZE = 500  # the sandbox maximum; the live maximum is unknown (§13)
+
+_WINDOW_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+_RATE_RE = re.compile(r"^\s*(\d+)\s*(?:/\s*(\d+(?:\.\d+)?)?\s*(ms|s|m|h)?\s*)?$")
+
+
+class Secret:
+    """A string whose repr/str never show it. Call `.reveal()` at the one place that sends it."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def reveal(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "Secret('********')"
+
+    __str__ = __repr__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other._value == self._value
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __reduce__(self) -> tuple[type[Secret], tuple[str]]:
+        # Settings travel to worker processes (multiprocessing); the value must survive pickling.
+        return (Secret, (self._value,))
+
+
+def parse_rate_limit(spec: str) -> tuple[int, float]:
+    """`"100"` -> (100, 60.0) per minute; `"20/2s"`, `"100/1m"`, `"30/3s"`, `"100/60"` (seconds) -> (N, W)."""
+    m = _RATE_RE.match(spec or "")
+    if not m or int(m.group(1)) <= 0:
+        raise ConfigError(
+            f"ALOCITY_RATE_LIMIT={spec!r} is not a rate: "
+            "use requests per minute (e.g. 100) or N/WINDOW (e.g. 20/2s)"
+        )
+    count = int(m.group(1))
+    if "/" not in spec:
+        return count, 60.0
+    amount = float(m.group(2)) if m.group(2) else 1.0
+    window = amount * _WINDOW_UNITS[m.group(3) or "s"]
+    if window <= 0:
+        raise ConfigError(f"ALOCITY_RATE_LIMIT={spec!r}: the window must be longer than zero")
+    return count, window
+
+
+def _is_loopback(host: str) -> bool:
+    if host.lower() in ("localhost", "localhost.localdomain") or host.lower().endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def validate_base_url(url: str) -> str:
+    """The base URL without a trailing slash; HTTPS unless it points at this machine."""
+    try:
+        parts = urlsplit(url.strip())
+        host = parts.hostname or ""
+        _ = parts.port  # raises on a malformed port
+    except ValueError as exc:
+        raise ConfigError(
+            f"ALOCITY_BASE_URL={url!r} is malformed ({exc}); expected e.g. https://api.alocity.com"
+        ) from None
+    if parts.scheme not in ("http", "https") or not host or parts.query or parts.fragment:
+        raise ConfigError(f"ALOCITY_BASE_URL={url!r} is malformed; expected e.g. https://api.alocity.com")
+    if parts.scheme == "http" and not _is_loopback(host):
+        raise ConfigError(
+            f"ALOCITY_BASE_URL={url!r} uses plain http to a remote host; "
+            "the access key and tokens must travel over https "
+            "(http is accepted only for 127.0.0.1, ::1 and localhost)"
+        )
+    return url.strip().rstrip("/")
+
+
+def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if environ is None else environ
+    if env.get("DAGSTER_HOME"):
+        return Path(env["DAGSTER_HOME"]) / ".alocity-cache"
+    return Path.home() / ".cache" / "alocity-etl"
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """Everything the client needs. Pass `access_key` as a str or `Secret`; it is stored as `Secret`."""
+
+    access_key: Secret
+    base_url: str = DEFAULT_BASE_URL
+    rate_limit: int = DEFAULT_RATE_LIMIT  # requests per rate_window_s, per account
+    rate_window_s: float = 60.0
+    rate_margin_s: float | None = None  # added to the window to absorb latency jitter; None = auto
+    page_size: int = DEFAULT_PAGE_SIZE
+    cache_dir: Path = field(default_factory=default_cache_dir)
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 60.0
+    max_attempts: int = 6  # per request, for 5xx / timeouts / connection errors
+    retry_max_seconds: float = 120.0  # per request, total time spent retrying (rate-limit waits excluded)
+    retry_backoff_s: float = 0.5  # first retry after about this long, doubling (with jitter), capped at 20 s
+    max_429_retries: int = 20  # per request; each waits for the shared pause first
+    token_skew_s: float = 60.0  # refresh this long before the JWT's `exp`
+    token_fallback_lifetime_s: float = 600.0  # when the JWT carries no readable `exp`
+    lock_timeout_s: float = 300.0  # longest wait for the shared token/limiter file locks
+
+    def __post_init__(self) -> None:
+        key = self.access_key
+        if not isinstance(key, Secret):
+            key = Secret(str(key) if key is not None else "")
+            object.__setattr__(self, "access_key", key)
+        if not key.reveal().strip():
+            raise ConfigError(
+                "ALOCITY_ACCESS_KEY is not set: copy the key from the Alocity portal "
+                "(Settings -> Integration -> Reveal Key) into the ALOCITY_ACCESS_KEY environment variable"
+            )
+        object.__setattr__(self, "base_url", validate_base_url(self.base_url))
+        object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
+        if self.rate_limit <= 0 or self.rate_window_s <= 0:
+            raise ConfigError("the rate limit must be a positive number of requests per positive window")
+        if self.page_size <= 0:
+            raise ConfigError(f"ALOCITY_PAGE_SIZE={self.page_size} must be a positive integer")
+        if self.max_attempts < 1:
+            raise ConfigError("max_attempts must be at least 1")
+
+    @property
+    def fingerprint(self) -> str:
+        """Names this account's shared state files: sha256(base URL + key), truncated. Not reversible."""
+        digest = hashlib.sha256(f"{self.base_url}\0{self.access_key.reveal()}".encode()).hexdigest()
+        return digest[:20]
+
+    @property
+    def margin_s(self) -> float:
+        """Safety margin added to the rate window.
+
+        Our limiter stamps a request just before sending it; the server stamps it on
+        arrival. Arrival jitter (latency, a slow reconnect) can pull two requests a
+        window apart on our side closer together on the server's. 1.5% of the window,
+        at least 0.1 s, absorbs that locally while keeping >= 95% of the budget.
+        """
+        if self.rate_margin_s is not None:
+            return self.rate_margin_s
+        return max(0.1, 0.015 * self.rate_window_s)
+
+    @property
+    def timeout(self) -> tuple[float, float]:
+        return (self.connect_timeout_s, self.read_timeout_s)
+
+    @property
+    def rate_description(self) -> str:
+        return f"{self.rate_limit} requests / {self.rate_window_s:g}s"
+
+    @classmethod
+    def from_values(
+        cls,
+        base_url: str,
+        access_key: str | Secret,
+        rate_limit: str | int = DEFAULT_RATE_LIMIT,
+        page_size: int = DEFAULT_PAGE_SIZE,
+        cache_dir: str | Path | None = None,
+        **overrides: object,
+    ) -> ClientSettings:
+        """Settings from plain values (Dagster resource config); `rate_limit` as in ALOCITY_RATE_LIMIT."""
+        limit, window = parse_rate_limit(str(rate_limit))
+        return cls(
+            access_key=access_key if isinstance(access_key, Secret) else Secret(access_key or ""),
+            base_url=base_url,
+            rate_limit=limit,
+            rate_window_s=window,
+            page_size=page_size,
+            cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
+            **overrides,  # type: ignore[arg-type]
+        )
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> ClientSettings:
+        """Read ALOCITY_* variables (see the module docstring of alocity_etl.client)."""
+        env = os.environ if environ is None else environ
+
+        def number(name: str, default: float, kind: type = float) -> float:
+            raw = env.get(name, "").strip()
+            if not raw:
+                return default
+            try:
+                value = kind(raw)
+            except ValueError:
+                what = "a whole number" if kind is int else "a number"
+                raise ConfigError(f"{name}={raw!r} must be {what}") from None
+            if value <= 0:
+                raise ConfigError(f"{name}={raw!r} must be greater than zero")
+            return value
+
+        limit, window = parse_rate_limit(env.get("ALOCITY_RATE_LIMIT", "").strip() or str(DEFAULT_RATE_LIMIT))
+        cache = env.get("ALOCITY_CACHE_DIR", "").strip()
+        kwargs: dict[str, object] = {
+            "access_key": Secret(env.get("ALOCITY_ACCESS_KEY", "").strip()),
+            "base_url": env.get("ALOCITY_BASE_URL", "").strip() or DEFAULT_BASE_URL,
+            "rate_limit": limit,
+            "rate_window_s": window,
+            "page_size": int(number("ALOCITY_PAGE_SIZE", DEFAULT_PAGE_SIZE, int)),
+            "cache_dir": Path(cache) if cache else default_cache_dir(env),
+            "connect_timeout_s": number("ALOCITY_CONNECT_TIMEOUT", 5.0),
+            "read_timeout_s": number("ALOCITY_READ_TIMEOUT", 60.0),
+            "max_attempts": int(number("ALOCITY_MAX_ATTEMPTS", 6, int)),
+            "retry_max_seconds": number("ALOCITY_RETRY_MAX_SECONDS", 120.0),
+        }
+        kwargs.update(overrides)
+        return cls(**kwargs)  # type: ignore[arg-type]
