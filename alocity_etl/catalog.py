@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 API_PREFIX = "/v1/integration-management"
 
@@ -45,12 +45,12 @@ def endpoint_path(name: str, **path_params: object) -> str:
     return f"{API_PREFIX}/{ENDPOINTS[name].format(**path_params)}"
 
 
-class Paging(str, Enum):
+class Paging(StrEnum):
     UNPAGED = "unpaged"  # one call returns the whole list (or one object)
     PAGED = "paged"  # pageNumber/pageSize until an empty page
 
 
-class WriteMode(str, Enum):
+class WriteMode(StrEnum):
     VERSIONED = "versioned"  # SCD type 2 dimension, full snapshot each sync
     APPEND = "append"  # append-only events, deduplicated on the key
 
@@ -335,15 +335,17 @@ CATALOG: tuple[Resource, ...] = (
         name="cloud_keys",
         endpoint="cloud_keys",
         description="Cloud keys (door links sent by e-mail or SMS), fetched per user.",
-        columns=_cols(
-            ("id", "INTEGER", "Cloud key id"),
-            ("userId", "UUID", "Owner"),
-            ("validFrom", "TIMESTAMPTZ", "Start of validity (UTC)"),
-            ("expireOn", "TIMESTAMPTZ", "Expiry (UTC)"),
-            ("sendByEmail", "BOOLEAN", "Sent by e-mail"),
-            ("sendByText", "BOOLEAN", "Sent by SMS"),
-            ("useOneTime", "BOOLEAN", "Single-use key"),
-            ("status", "INTEGER", "1 active, 0 inactive (an expired key can still read 1)"),
+        columns=(
+            *_cols(("id", "INTEGER", "Cloud key id"), ("userId", "UUID", "Owner")),
+            # Renamed: `valid_from` is the versioned tables' own column.
+            Column("validFrom", "TIMESTAMPTZ", "Start of validity (UTC)", name="key_valid_from"),
+            *_cols(
+                ("expireOn", "TIMESTAMPTZ", "Expiry (UTC)"),
+                ("sendByEmail", "BOOLEAN", "Sent by e-mail"),
+                ("sendByText", "BOOLEAN", "Sent by SMS"),
+                ("useOneTime", "BOOLEAN", "Single-use key"),
+                ("status", "INTEGER", "1 active, 0 inactive (an expired key can still read 1)"),
+            ),
         ),
         primary_key=("id",),
         params=dict(CLOUD_KEY_WINDOW),

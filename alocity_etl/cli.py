@@ -8,23 +8,37 @@ import sys
 
 # subcommand -> (module, help). Modules are imported lazily so `--help` stays fast.
 COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": (
+        "alocity_etl.commands.demo",
+        "full sync into DuckDB (embedded sandbox unless credentials are set)",
+    ),
+    "sync": ("alocity_etl.commands.sync", "sync the configured account into DuckDB through Dagster"),
+    "check": ("alocity_etl.client.check", "verify credentials and show what the account exposes"),
+    "rebuild": (
+        "alocity_etl.commands.rebuild",
+        "re-derive every table from the raw page archive (no API calls)",
+    ),
     "sandbox": ("alocity_etl.sandbox.cli", "run the local Alocity sandbox in the foreground"),
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The parser; only the chosen subcommand's module is imported (dagster is slow to import)."""
     parser = argparse.ArgumentParser(prog="alocity-etl", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module, help_text) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
-        mod = importlib.import_module(module)
-        mod.configure(p)
-        p.set_defaults(_run=mod.run)
+        if name == command:
+            mod = importlib.import_module(module)
+            mod.configure(p)
+            p.set_defaults(_run=mod.run)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    command = next((a for a in argv if not a.startswith("-")), None)
+    args = build_parser(command).parse_args(argv)
     return int(args._run(args) or 0)
 
 

@@ -1,0 +1,1 @@
+"""CLI subcommands: each module exposes configure(parser) and run(args) -> exit code."""

@@ -1,0 +1,28 @@
+"""`alocity-etl rebuild`: re-derive every table from raw.pages, with zero API calls."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from alocity_etl.settings import SettingsError, env_settings
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--warehouse", help="DuckDB file (default: ALOCITY_WAREHOUSE or warehouse/alocity.duckdb)"
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    from alocity_etl.warehouse import WarehouseError, rebuild
+
+    try:
+        path = args.warehouse or env_settings().warehouse
+        counts = rebuild(path)
+    except (SettingsError, WarehouseError) as exc:
+        print(f"alocity-etl rebuild: {exc}", file=sys.stderr)
+        return 1
+    for table, rows in counts.items():
+        print(f"{table:28} {rows:>10} rows")
+    return 0

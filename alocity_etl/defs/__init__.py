@@ -1,0 +1,1 @@
+"""Dagster glue: thin wrappers that derive assets, jobs and schedules from the catalog."""

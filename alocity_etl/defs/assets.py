@@ -1,0 +1,123 @@
+"""Assets derived from the catalog: one asset per warehouse table, one step per Alocity resource.
+
+A resource with child tables (users -> cards, schedules -> cron_schedules) is one
+multi-asset, because one fetch fills all of its tables in one transaction. A fan-out
+resource depends on its parent's asset (cloud keys are fetched per user), so the
+lineage graph shows the real flow of requests.
+"""
+
+from collections.abc import Iterator
+
+from dagster import (
+    AssetExecutionContext,
+    AssetKey,
+    AssetSpec,
+    BackfillPolicy,
+    DailyPartitionsDefinition,
+    MaterializeResult,
+    MetadataValue,
+    TableColumn,
+    TableSchema,
+    multi_asset,
+)
+
+from alocity_etl.catalog import CATALOG, ChildTable, Resource, WriteMode
+from alocity_etl.defs.resources import AlocityApi, WarehouseResource
+from alocity_etl.pipeline import ResourceResult, sync_resource
+from alocity_etl.settings import PipelineSettings
+
+# Every asset takes this pool: one step at a time spends the API budget and writes the file.
+POOL = "alocity"
+GROUP = "tables"
+
+
+def _schema(resource: Resource, child: ChildTable | None) -> TableSchema:
+    cols = child.columns if child else resource.columns
+    extra = (
+        [resource.fan_out.carry_as] if (resource.fan_out and resource.fan_out.carry_as and not child) else []
+    )
+    return TableSchema(
+        columns=[TableColumn(c.name, c.type, description=c.description) for c in [*extra, *cols]]
+    )
+
+
+def _spec(resource: Resource, child: ChildTable | None, partitions) -> AssetSpec:
+    name = child.name if child else resource.name
+    deps = [AssetKey(resource.fan_out.parent)] if resource.fan_out and not child else []
+    description = (child.description if child else resource.description) + (
+        f"\n\nSource: `GET {resource.path}`" + (" (fan-out per parent)" if resource.fan_out else "")
+    )
+    return AssetSpec(
+        key=name,
+        deps=deps,
+        description=description,
+        group_name=GROUP,
+        kinds={"duckdb", "pandas"},
+        partitions_def=partitions,
+        metadata={
+            "dagster/column_schema": _schema(resource, child),
+            "dagster/table_name": f"main.{name}",
+            "endpoint": resource.path,
+            "write_mode": resource.write_mode.value,
+        },
+    )
+
+
+def _results(context: AssetExecutionContext, result: ResourceResult) -> Iterator[MaterializeResult]:
+    for table, t in result.tables.items():
+        metadata = {
+            "dagster/row_count": t.row_count,
+            "table": f"main.{table}",
+            "inserted": t.inserted,
+            "updated": t.updated,
+            "deleted": t.deleted,
+            "unchanged": t.unchanged,
+            "sync_id": result.sync_id,
+            "dagster/column_schema": TableSchema(columns=[TableColumn(n, ty) for n, ty in t.columns]),
+            **{k: v for k, v in result.client_stats.items()},
+        }
+        if result.unavailable:
+            metadata["unavailable"] = MetadataValue.text(result.unavailable)
+        if t.schema_changes:
+            metadata["schema_changes"] = MetadataValue.md("\n".join(f"- {c}" for c in t.schema_changes))
+        yield MaterializeResult(asset_key=table, metadata=metadata)
+
+
+def build_resource_asset(resource: Resource, settings: PipelineSettings):
+    partitions = None
+    backfill = None
+    if resource.write_mode is WriteMode.APPEND:
+        partitions = DailyPartitionsDefinition(start_date=settings.access_log_start, timezone="UTC")
+        # A backfill of many days runs as one run that fetches day by day.
+        backfill = BackfillPolicy.single_run()
+    specs = [_spec(resource, None, partitions)] + [_spec(resource, c, partitions) for c in resource.children]
+
+    @multi_asset(
+        name=f"load_{resource.name}",
+        specs=specs,
+        pool=POOL,
+        partitions_def=partitions,
+        backfill_policy=backfill,
+        description=f"Fetch {resource.name} from Alocity and write its tables.",
+    )
+    def _asset(context: AssetExecutionContext, alocity: AlocityApi, warehouse: WarehouseResource):
+        window = context.partition_time_window if partitions else None
+        with alocity.client() as client:
+            result = sync_resource(
+                client,
+                warehouse.path,
+                resource,
+                run_id=context.run_id,
+                window=(window.start, window.end) if window else None,
+                lookback_hours=settings.access_log_lookback_hours,
+                log=context.log.info,
+            )
+        if result.unavailable:
+            context.log.warning(result.unavailable)
+        yield from _results(context, result)
+
+    return _asset
+
+
+def build_assets(settings: PipelineSettings) -> list:
+    return [build_resource_asset(r, settings) for r in CATALOG]

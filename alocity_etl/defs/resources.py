@@ -1,0 +1,50 @@
+"""Dagster resources: the Alocity API client and the DuckDB warehouse."""
+
+from __future__ import annotations
+
+from dagster import ConfigurableResource, EnvVar
+
+from alocity_etl.client import AlocityClient, ClientSettings
+from alocity_etl.settings import env_settings
+
+
+class AlocityApi(ConfigurableResource):
+    """The Alocity account. The access key comes from `EnvVar("ALOCITY_ACCESS_KEY")`, never config."""
+
+    base_url: str
+    access_key: str
+    rate_limit: str = "100"
+    page_size: int = 500
+    cache_dir: str | None = None
+
+    def settings(self) -> ClientSettings:
+        return ClientSettings.from_values(
+            base_url=self.base_url,
+            access_key=self.access_key,
+            rate_limit=self.rate_limit,
+            page_size=self.page_size,
+            cache_dir=self.cache_dir,
+        )
+
+    def client(self) -> AlocityClient:
+        return AlocityClient(self.settings())
+
+
+class WarehouseResource(ConfigurableResource):
+    """The DuckDB warehouse file (`ALOCITY_WAREHOUSE`, default warehouse/alocity.duckdb)."""
+
+    path: str
+
+
+def default_resources() -> dict[str, ConfigurableResource]:
+    env = env_settings()
+    return {
+        "alocity": AlocityApi(
+            base_url=env.base_url,
+            access_key=EnvVar("ALOCITY_ACCESS_KEY"),
+            rate_limit=env.rate_limit,
+            page_size=env.page_size,
+            cache_dir=env.cache_dir,
+        ),
+        "warehouse": WarehouseResource(path=env.warehouse),
+    }

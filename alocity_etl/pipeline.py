@@ -1,0 +1,215 @@
+"""One resource from the API to the warehouse: fetch -> archive + normalise -> versioned write.
+
+No Dagster here: the assets are thin wrappers over `sync_resource`, and so is anything
+else that wants to run a resource (tests, benchmarks). The warehouse file is held
+only while writing, never during the (rate-limited, slow) fetch, so an analyst's
+read-only session is blocked for seconds, not for the whole sync.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from alocity_etl.catalog import Resource, WriteMode, snake, tables
+from alocity_etl.client import AlocityClient, EndpointUnavailable, Page, fetch_resource
+from alocity_etl.progress import Progress
+from alocity_etl.warehouse import MergeStats, Warehouse
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class TableResult:
+    row_count: int
+    inserted: int
+    updated: int
+    deleted: int
+    unchanged: int
+    columns: list[tuple[str, str]]
+    schema_changes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ResourceResult:
+    resource: str
+    sync_id: int
+    tables: dict[str, TableResult]
+    client_stats: dict[str, float]
+    unavailable: str | None = None
+
+
+def sync_for_run(wh: Warehouse, run_id: str) -> tuple[int, datetime]:
+    """The sync of a Dagster run (one per run, shared by its steps) and its snapshot time."""
+    row = wh.con.execute(
+        "SELECT sync_id, started_at FROM meta.syncs WHERE dagster_run_id = ? ORDER BY sync_id LIMIT 1",
+        [run_id],
+    ).fetchone()
+    if row is None:
+        sync_id = wh.start_sync(run_id)
+        row = wh.con.execute(
+            "SELECT sync_id, started_at FROM meta.syncs WHERE sync_id = ?", [sync_id]
+        ).fetchone()
+    assert row is not None
+    return int(row[0]), row[1]
+
+
+def parent_rows(wh: Warehouse, resource: Resource) -> list[dict[str, Any]]:
+    """Current rows of a fan-out resource's parent, as wire dicts holding the parent key."""
+    assert resource.fan_out is not None
+    key = resource.fan_out.parent_key
+    col = snake(key)
+    values = wh.con.execute(f'SELECT "{col}" FROM main."{resource.fan_out.parent}" ORDER BY 1').fetchall()
+    return [{key: str(v) if not isinstance(v, int) else v} for (v,) in values]
+
+
+def raw_page(resource: Resource, page: Page, window: tuple[datetime, datetime] | None) -> dict[str, Any]:
+    """A fetched page as the raw archive stores it (payload only: never headers or tokens)."""
+    endpoint = page.endpoint or resource.endpoint
+    parent_key: Any = next(iter(page.parent.values())) if page.parent else None
+    if endpoint == resource.detail_endpoint and resource.detail_key:
+        # A detail page belongs to the listed item it enriches.
+        parent_key = page.rows[0].get(resource.detail_key[0]) if page.rows else None
+    return {
+        "body": page.items,
+        "endpoint": endpoint,
+        "parent_key": parent_key,
+        "params": page.params,
+        "page_number": page.page_number,
+        "fetched_at": page.fetched_at,
+        "window": window,
+    }
+
+
+def _table_result(wh: Warehouse, table: str, stats: Any, sync_id: int) -> TableResult:
+    row = wh.con.execute(f'SELECT count(*) FROM main."{table}"').fetchone()
+    cols = wh.con.execute(
+        "SELECT column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        [table],
+    ).fetchall()
+    changes = wh.con.execute(
+        "SELECT change_kind, column_name, coalesce(old_type, ''), coalesce(new_type, '') "
+        "FROM meta.schema_changes WHERE table_name = ? AND sync_id = ?",
+        [table, sync_id],
+    ).fetchall()
+    return TableResult(
+        row_count=int(row[0]) if row else 0,
+        inserted=stats.inserted,
+        updated=stats.updated,
+        deleted=stats.deleted,
+        unchanged=stats.unchanged,
+        columns=[(c, t) for c, t in cols],
+        schema_changes=[f"{k} {c} {o}->{n}".strip() for k, c, o, n in changes],
+    )
+
+
+def _days(window: tuple[datetime, datetime]) -> list[tuple[datetime, datetime]]:
+    """Split a partition-range window into UTC days: each day is fetched and written on its own."""
+    out, start = [], window[0]
+    while start < window[1]:
+        end = min(start + timedelta(days=1), window[1])
+        out.append((start, end))
+        start = end
+    return out
+
+
+def _fetch(
+    client: AlocityClient,
+    resource: Resource,
+    parents: list[dict[str, Any]] | None,
+    window: tuple[datetime, datetime] | None,
+    lookback_hours: int,
+    progress: Progress | None,
+) -> list[dict[str, Any]]:
+    fetch_window = window
+    if window is not None:
+        # Re-fetch a little before the day so late events land; dedup on id makes it safe.
+        fetch_window = (window[0] - timedelta(hours=lookback_hours), window[1])
+    pages: list[dict[str, Any]] = []
+    seen: set[tuple] = set()
+    for page in fetch_resource(client, resource, parents=parents, window=fetch_window):
+        pages.append(raw_page(resource, page, window))
+        # Progress counts parents for fan-outs (a known total, hence an ETA), else pages.
+        parent = tuple(sorted((page.parent or {}).items()))
+        if progress is not None and (parents is None or parent not in seen):
+            seen.add(parent)
+            progress.advance()
+    return pages
+
+
+def sync_resource(
+    client: AlocityClient,
+    warehouse_path: str,
+    resource: Resource,
+    run_id: str,
+    window: tuple[datetime, datetime] | None = None,
+    lookback_hours: int = 0,
+    log: Log = print,
+) -> ResourceResult:
+    """Fetch `resource` and write all its tables, one transaction per snapshot (or per UTC day).
+
+    Dimensions: the full snapshot is fetched first, then written in one transaction.
+    Events: each day of the window is fetched and written on its own, so memory stays
+    flat over a long backfill and a failure keeps the days already written.
+    """
+    before = client.stats.as_dict()
+    with Warehouse.open(warehouse_path) as wh:
+        sync_id, as_of = sync_for_run(wh, run_id)
+        parents = parent_rows(wh, resource) if resource.fan_out else None
+
+    windows: list[tuple[datetime, datetime] | None] = _days(window) if window else [None]
+    per_day = len(windows) > 1
+    progress = Progress(
+        resource.name,
+        len(windows) if per_day else (len(parents) if parents is not None else None),
+        log,
+        unit="days" if per_day else "calls",
+    )
+    totals: dict[str, MergeStats] = {}
+    unavailable = None
+    for day in windows:
+        try:
+            pages = _fetch(client, resource, parents, day, lookback_hours, None if per_day else progress)
+        except EndpointUnavailable as exc:
+            unavailable = f"{resource.name}: {exc} — not available on this account, skipped"
+            log(unavailable)
+            break
+        with Warehouse.open(warehouse_path) as wh:
+            written = wh.apply_pages(
+                resource.name,
+                pages,
+                sync_id,
+                as_of,
+                full_snapshot=resource.write_mode is WriteMode.VERSIONED,
+                window=day,
+            )
+        for table, stats in written.items():
+            totals[table] = totals.get(table, MergeStats()) + stats
+        if per_day:
+            progress.advance()
+    progress.finish()
+
+    after = client.stats.as_dict()
+    delta = {k: round(after[k] - before.get(k, 0), 3) for k in after}
+    with Warehouse.open(warehouse_path, read_only=True) as wh:
+        results = {
+            table: _table_result(wh, table, totals.get(table) or MergeStats(), sync_id)
+            for table, (res, _) in tables().items()
+            if res.name == resource.name
+        }
+    return ResourceResult(resource.name, sync_id, results, delta, unavailable)
+
+
+def finish_run(
+    warehouse_path: str, run_id: str, success: bool, requests: int, error: str | None = None
+) -> None:
+    """Close the ledger entry of a Dagster run (status, requests, first error line)."""
+    with Warehouse.open(warehouse_path) as wh:
+        row = wh.con.execute(
+            "SELECT sync_id FROM meta.syncs WHERE dagster_run_id = ? ORDER BY sync_id LIMIT 1", [run_id]
+        ).fetchone()
+        if row is not None:
+            wh.finish_sync(int(row[0]), "success" if success else "failed", requests, error)

@@ -1,0 +1,177 @@
+"""Run a sync through Dagster (so every run shows in the UI) and summarise what it wrote."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from dagster import DagsterInstance, build_reconstructable_job, execute_job
+
+from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES
+from alocity_etl.pipeline import finish_run
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+# The console shows progress lines and warnings, not every engine event.
+QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def job_def(name: str):
+    """Reconstructor for execute_job: the job of that name from the one Definitions."""
+    from alocity_etl.definitions import defs
+
+    return defs.resolve_job_def(name)
+
+
+@dataclass
+class TableLine:
+    table: str
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    unchanged: int = 0
+    note: str = ""
+
+
+@dataclass
+class SyncSummary:
+    runs: list[tuple[str, str, bool]] = field(default_factory=list)  # (job, run id, success)
+    tables: dict[str, TableLine] = field(default_factory=dict)
+    requests: int = 0
+    responses_429: int = 0
+    throttled_seconds: float = 0.0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return all(ok for _, _, ok in self.runs)
+
+
+def _int(v) -> int:
+    return int(getattr(v, "value", v) or 0)
+
+
+def _collect(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> None:
+    from dagster import DagsterEventType
+
+    records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
+    counted: set[str] = set()
+    for rec in records:
+        mat = rec.event_log_entry.asset_materialization
+        # A partition-range run records the same materialization once per partition.
+        if mat is None or mat.asset_key.to_user_string() in counted:
+            continue
+        md = mat.metadata
+        name = mat.asset_key.to_user_string()
+        counted.add(name)
+        line = summary.tables.setdefault(name, TableLine(name))
+        line.rows = _int(md.get("dagster/row_count"))
+        for k in ("inserted", "updated", "deleted", "unchanged"):
+            setattr(line, k, getattr(line, k) + _int(md.get(k)))
+        if "unavailable" in md:
+            line.note = "unavailable on this account"
+    # Client accounting is per step (one step per resource); take it once per step.
+    seen: set[str] = set()
+    for rec in records:
+        mat = rec.event_log_entry.asset_materialization
+        step = rec.event_log_entry.step_key or ""
+        if mat is None or step in seen:
+            continue
+        seen.add(step)
+        md = mat.metadata
+        summary.requests += _int(md.get("requests"))
+        summary.responses_429 += _int(md.get("responses_429"))
+        summary.throttled_seconds += float(getattr(md.get("throttled_seconds"), "value", 0) or 0)
+    failures = instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records
+    for rec in failures:
+        err = rec.event_log_entry.dagster_event.step_failure_data.error
+        while err.cause is not None:  # the user's exception, not Dagster's wrapper
+            err = err.cause
+        summary.errors.append(f"{rec.event_log_entry.step_key}: {err.message.strip().splitlines()[-1]}")
+
+
+def access_log_range(start: str, days: int | None, today: datetime | None = None) -> tuple[str, str]:
+    """The partition range to sync: the last `days` full UTC days (or all since `start`)."""
+    today = (today or datetime.now(UTC)).date()
+    last = today - timedelta(days=1)
+    first = datetime.fromisoformat(start).date()
+    if days is not None:
+        first = max(first, today - timedelta(days=days))
+    return first.isoformat(), last.isoformat()
+
+
+def run_sync(
+    instance: DagsterInstance,
+    select: set[str] | None = None,
+    access_log_days: int | None = 1,
+    access_log_start: str = "2026-01-01",
+    tags: dict[str, str] | None = None,
+    warehouse: str = "warehouse/alocity.duckdb",
+) -> SyncSummary:
+    """Materialise the dimensions, then the access-log partitions, as Dagster runs."""
+    summary = SyncSummary()
+    t0 = time.monotonic()
+    dims = [t for t in DIMENSION_TABLES if not select or t in select]
+    events = [t for t in EVENT_TABLES if not select or t in select]
+    from dagster import AssetKey
+
+    plans: list[tuple[str, list[str], dict[str, str]]] = []
+    if dims:
+        plans.append(("sync_dimensions", dims, {}))
+    if events:
+        first, last = access_log_range(access_log_start, access_log_days)
+        if first <= last:
+            plans.append(("sync_access_logs", events, {RANGE_START: first, RANGE_END: last}))
+    for job_name, tables, extra_tags in plans:
+        recon = build_reconstructable_job(
+            "alocity_etl.sync_runner", "job_def", reconstructable_args=(job_name,)
+        )
+        with execute_job(
+            recon,
+            instance=instance,
+            tags={**(tags or {}), **extra_tags},
+            run_config=QUIET,
+            asset_selection=[AssetKey(t) for t in tables],
+        ) as result:
+            summary.runs.append((job_name, result.run_id, result.success))
+            requests_before, errors_before = summary.requests, len(summary.errors)
+            _collect(instance, result.run_id, summary)
+            new_errors = summary.errors[errors_before:]
+            finish_run(
+                warehouse,
+                result.run_id,
+                result.success,
+                summary.requests - requests_before,
+                new_errors[0] if new_errors else None,
+            )
+    summary.seconds = time.monotonic() - t0
+    return summary
+
+
+def print_summary(summary: SyncSummary, warehouse: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="alocity-etl sync", show_lines=False)
+    for col in ("table", "rows", "inserted", "updated", "deleted", "unchanged", "note"):
+        table.add_column(col, justify="right" if col not in ("table", "note") else "left")
+    for line in summary.tables.values():
+        table.add_row(
+            line.table,
+            *(str(getattr(line, k)) for k in ("rows", "inserted", "updated", "deleted", "unchanged")),
+            line.note,
+        )
+    console.print(table)
+    console.print(
+        f"requests: {summary.requests}   429s: {summary.responses_429}   "
+        f"throttled: {summary.throttled_seconds:.1f}s   time: {summary.seconds:.1f}s"
+    )
+    for job, run_id, ok in summary.runs:
+        console.print(f"run {job} {run_id[:8]}: {'succeeded' if ok else 'FAILED'}")
+    for err in summary.errors:
+        console.print(f"[red]error[/red] {err}")
+    console.print(f"\nWarehouse: {warehouse}")
