@@ -74,8 +74,12 @@ def test_access_logs_result_label_and_reserved_names() -> None:
     df = normalise("access_logs", logs)["access_logs"]
     assert list(df["result_label"]) == ["Access Granted", "Unknown (5)"]
     assert df.loc[1, "user_id"] == "b0000000-0000-0000-0000-000000000001"
+    # The catalog names cloud keys' validFrom itself; a drifted field with a bookkeeping
+    # name is prefixed with the singular table name so both can coexist.
     keys = normalise("cloud_keys", [{"id": 1, "validFrom": "2024-01-01T00:00:00Z"}])["cloud_keys"]
-    assert "cloud_key_valid_from" in keys.columns and "valid_from" not in keys.columns
+    assert "key_valid_from" in keys.columns and "valid_from" not in keys.columns
+    groups = normalise("groups", [{"id": 1, "name": "g", "isCurrent": True}])["groups"]
+    assert "group_is_current" in groups.columns and "is_current" not in groups.columns
 
 
 def test_unknown_fields_missing_fields_and_type_mismatch() -> None:
