@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 from contextlib import ExitStack
 
-from alocity_etl.client import ClientSettings, ConfigError
 from alocity_etl.commands.instance import dagster_instance
-from alocity_etl.settings import SettingsError, env_settings
+from alocity_etl.commands.preflight import preflight
 from alocity_etl.sync_runner import print_summary, run_sync
 
 # 100 requests per 5 s: the real budget's shape, 12x faster, so the demo finishes quickly.
@@ -49,12 +47,7 @@ def run(args: argparse.Namespace) -> int:
                 f"No ALOCITY_ACCESS_KEY/ALOCITY_BASE_URL set: syncing the embedded sandbox "
                 f"(preset {args.preset}, seed {args.seed}) at {sb.base_url}, rate limit {DEMO_RATE_LIMIT}"
             )
-        try:
-            settings = env_settings()
-            ClientSettings.from_env()  # fail here, in one line, not inside a Dagster step
-        except (SettingsError, ConfigError) as exc:
-            print(f"alocity-etl: {exc}", file=sys.stderr)
-            return 2
+        settings = preflight("demo")
         summary = run_sync(
             dagster_instance(),
             access_log_days=args.days,

@@ -6,9 +6,8 @@ import argparse
 import sys
 
 from alocity_etl.catalog import tables
-from alocity_etl.client import ClientSettings, ConfigError
 from alocity_etl.commands.instance import dagster_instance
-from alocity_etl.settings import SettingsError, env_settings
+from alocity_etl.commands.preflight import preflight
 from alocity_etl.sync_runner import print_summary, run_sync
 
 
@@ -37,12 +36,7 @@ def parse_select(raw: str | None) -> set[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     select = parse_select(args.select)
-    try:
-        settings = env_settings()
-        ClientSettings.from_env()  # fail here, in one line, not inside a Dagster step
-    except (SettingsError, ConfigError) as exc:
-        print(f"alocity-etl: {exc}", file=sys.stderr)
-        return 2
+    settings = preflight("sync")
     days = None if args.full_refresh else args.days
     summary = run_sync(
         dagster_instance(),

@@ -1,0 +1,29 @@
+"""Checks before a sync starts any Dagster run: settings valid, and the key can log in.
+
+An expired or deactivated key then fails the command at its first request, in one
+line that says how to replace it, instead of failing every step of a run.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from alocity_etl.client import AlocityClient, AlocityError, ClientSettings
+from alocity_etl.settings import PipelineSettings, SettingsError, env_settings
+
+
+def preflight(command: str) -> PipelineSettings:
+    """Pipeline settings, after one authentication; exits 2 (bad settings) or 1 (rejected key)."""
+    try:
+        settings = env_settings()
+        client_settings = ClientSettings.from_env()
+    except (SettingsError, AlocityError) as exc:
+        print(f"alocity-etl {command}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    try:
+        with AlocityClient(client_settings) as client:
+            client.tokens.current()  # reuses a cached token; logs in only if none is fresh
+    except AlocityError as exc:
+        print(f"alocity-etl {command}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    return settings
