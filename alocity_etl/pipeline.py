@@ -9,6 +9,7 @@ read-only session is blocked for seconds, not for the whole sync.
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +20,10 @@ from alocity_etl.progress import Progress
 from alocity_etl.warehouse import MergeStats, Warehouse
 
 Log = Callable[[str], None]
+
+# An analyst's query (alocity-etl sql/shell, a notebook) holds the file only while it runs;
+# the writer waits up to this long (ALOCITY_LOCK_TIMEOUT_S) instead of failing on the lock.
+LOCK_TIMEOUT_S = 120.0
 
 
 @dataclass
@@ -148,6 +153,7 @@ def sync_resource(
     window: tuple[datetime, datetime] | None = None,
     lookback_hours: int = 0,
     log: Log = print,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
 ) -> ResourceResult:
     """Fetch `resource` and write all its tables, one transaction per snapshot (or per UTC day).
 
@@ -156,7 +162,7 @@ def sync_resource(
     flat over a long backfill and a failure keeps the days already written.
     """
     before = client.stats.as_dict()
-    with Warehouse.open(warehouse_path) as wh:
+    with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s) as wh:
         sync_id, as_of = sync_for_run(wh, run_id)
         parents = parent_rows(wh, resource) if resource.fan_out else None
 
@@ -170,31 +176,45 @@ def sync_resource(
     )
     totals: dict[str, MergeStats] = {}
     unavailable = None
-    for day in windows:
-        try:
-            pages = _fetch(client, resource, parents, day, lookback_hours, None if per_day else progress)
-        except EndpointUnavailable as exc:
-            unavailable = f"{resource.name}: {exc} — not available on this account, skipped"
-            log(unavailable)
-            break
-        with Warehouse.open(warehouse_path) as wh:
-            written = wh.apply_pages(
-                resource.name,
-                pages,
-                sync_id,
-                as_of,
-                full_snapshot=resource.write_mode is WriteMode.VERSIONED,
-                window=day,
-            )
-        for table, stats in written.items():
-            totals[table] = totals.get(table, MergeStats()) + stats
-        if per_day:
-            progress.advance()
+    # Several days: the next day is fetched in a worker thread while this one is written, so
+    # the API and the warehouse work at the same time (at most one day ahead: memory stays
+    # flat). The client is only ever used by one thread at a time.
+    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alocity-fetch") if per_day else None
+    ahead: Future[list[dict[str, Any]]] | None = None
+
+    def fetch(day: tuple[datetime, datetime] | None) -> list[dict[str, Any]]:
+        return _fetch(client, resource, parents, day, lookback_hours, None if per_day else progress)
+
+    try:
+        for i, day in enumerate(windows):
+            try:
+                pages = ahead.result() if ahead is not None else fetch(day)
+            except EndpointUnavailable as exc:
+                unavailable = f"{resource.name}: {exc} — not available on this account, skipped"
+                log(unavailable)
+                break
+            ahead = pool.submit(fetch, windows[i + 1]) if pool and i + 1 < len(windows) else None
+            with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s) as wh:
+                written = wh.apply_pages(
+                    resource.name,
+                    pages,
+                    sync_id,
+                    as_of,
+                    full_snapshot=resource.write_mode is WriteMode.VERSIONED,
+                    window=day,
+                )
+            for table, stats in written.items():
+                totals[table] = totals.get(table, MergeStats()) + stats
+            if per_day:
+                progress.advance()
+    finally:
+        if pool is not None:  # a failed write: the day fetched ahead is dropped
+            pool.shutdown(wait=True, cancel_futures=True)
     progress.finish()
 
     after = client.stats.as_dict()
     delta = {k: round(after[k] - before.get(k, 0), 3) for k in after}
-    with Warehouse.open(warehouse_path, read_only=True) as wh:
+    with Warehouse.open(warehouse_path, read_only=True, lock_timeout=lock_timeout_s) as wh:
         results = {
             table: _table_result(wh, table, totals.get(table) or MergeStats(), sync_id)
             for table, (res, _) in tables().items()
@@ -204,10 +224,15 @@ def sync_resource(
 
 
 def finish_run(
-    warehouse_path: str, run_id: str, success: bool, requests: int, error: str | None = None
+    warehouse_path: str,
+    run_id: str,
+    success: bool,
+    requests: int,
+    error: str | None = None,
+    lock_timeout_s: float = LOCK_TIMEOUT_S,
 ) -> None:
     """Close the ledger entry of a Dagster run (status, requests, first error line)."""
-    with Warehouse.open(warehouse_path) as wh:
+    with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s) as wh:
         row = wh.con.execute(
             "SELECT sync_id FROM meta.syncs WHERE dagster_run_id = ? ORDER BY sync_id LIMIT 1", [run_id]
         ).fetchone()

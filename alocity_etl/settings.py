@@ -27,6 +27,7 @@ class PipelineSettings:
     access_log_lookback_hours: int  # re-fetch window for late events
     schedule_cron: str
     schedule_timezone: str
+    lock_timeout_s: int  # how long a writer waits for the DuckDB file held by another process
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:
@@ -67,4 +68,5 @@ def env_settings() -> PipelineSettings:
         access_log_lookback_hours=_int("ALOCITY_ACCESS_LOG_LOOKBACK_HOURS", 6),
         schedule_cron=os.environ.get("ALOCITY_SCHEDULE_CRON", "").strip() or "0 2 * * *",
         schedule_timezone=tz,
+        lock_timeout_s=_int("ALOCITY_LOCK_TIMEOUT_S", 120),
     )

@@ -10,6 +10,7 @@ from dagster import DagsterInstance, build_reconstructable_job, execute_job
 
 from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES
 from alocity_etl.pipeline import finish_run
+from alocity_etl.warehouse import WarehouseError
 
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
@@ -110,6 +111,7 @@ def run_sync(
     access_log_start: str = "2026-01-01",
     tags: dict[str, str] | None = None,
     warehouse: str = "warehouse/alocity.duckdb",
+    lock_timeout_s: float = 120.0,
 ) -> SyncSummary:
     """Materialise the dimensions, then the access-log partitions, as Dagster runs."""
     summary = SyncSummary()
@@ -140,13 +142,17 @@ def run_sync(
             requests_before, errors_before = summary.requests, len(summary.errors)
             _collect(instance, result.run_id, summary)
             new_errors = summary.errors[errors_before:]
-            finish_run(
-                warehouse,
-                result.run_id,
-                result.success,
-                summary.requests - requests_before,
-                new_errors[0] if new_errors else None,
-            )
+            try:
+                finish_run(
+                    warehouse,
+                    result.run_id,
+                    result.success,
+                    summary.requests - requests_before,
+                    new_errors[0] if new_errors else None,
+                    lock_timeout_s=lock_timeout_s,
+                )
+            except WarehouseError as exc:  # the run's own failure is already in summary.errors
+                summary.errors.append(f"ledger: {exc}")
     summary.seconds = time.monotonic() - t0
     return summary
 

@@ -1,4 +1,4 @@
-"""Checks before a sync starts any Dagster run: settings valid, and the key can log in.
+"""Checks before a sync starts any Dagster run: settings valid, warehouse writable, key accepted.
 
 An expired or deactivated key then fails the command at its first request, in one
 line that says how to replace it, instead of failing every step of a run.
@@ -10,6 +10,7 @@ import sys
 
 from alocity_etl.client import AlocityClient, AlocityError, ClientSettings
 from alocity_etl.settings import PipelineSettings, SettingsError, env_settings
+from alocity_etl.warehouse import Warehouse, WarehouseError
 
 
 def preflight(command: str) -> PipelineSettings:
@@ -24,6 +25,12 @@ def preflight(command: str) -> PipelineSettings:
         with AlocityClient(client_settings) as client:
             client.tokens.current()  # reuses a cached token; logs in only if none is fresh
     except AlocityError as exc:
+        print(f"alocity-etl {command}: {exc}", file=sys.stderr)
+        raise SystemExit(1) from None
+    try:
+        # Creates and migrates the file if needed; a bad path or a foreign file fails here.
+        Warehouse.open(settings.warehouse, lock_timeout=settings.lock_timeout_s).close()
+    except WarehouseError as exc:
         print(f"alocity-etl {command}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None
     return settings

@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
         access_log_days=days,
         access_log_start=settings.access_log_start,
         warehouse=settings.warehouse,
+        lock_timeout_s=settings.lock_timeout_s,
     )
     print_summary(summary, settings.warehouse)
     return 0 if summary.ok else 1

@@ -34,6 +34,7 @@ class WarehouseResource(ConfigurableResource):
     """The DuckDB warehouse file (`ALOCITY_WAREHOUSE`, default warehouse/alocity.duckdb)."""
 
     path: str
+    lock_timeout_s: float = 120.0  # wait this long for a file held by an analyst or another writer
 
 
 def default_resources() -> dict[str, ConfigurableResource]:
@@ -46,5 +47,5 @@ def default_resources() -> dict[str, ConfigurableResource]:
             page_size=env.page_size,
             cache_dir=env.cache_dir,
         ),
-        "warehouse": WarehouseResource(path=env.warehouse),
+        "warehouse": WarehouseResource(path=env.warehouse, lock_timeout_s=env.lock_timeout_s),
     }

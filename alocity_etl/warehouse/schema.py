@@ -101,11 +101,22 @@ def record_change(
 
 
 def ensure_catalog_tables(con: duckdb.DuckDBPyConnection) -> None:
-    """Create every catalog table (idempotent); add catalog columns a newer catalog declares."""
+    """Create every catalog table (idempotent); add catalog columns a newer catalog declares.
+
+    Runs on every writable open, so it reads the catalog of the database once and
+    rewrites a view and its as-of macro only when the view is missing or out of date."""
+    stored: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    for schema, name, col, typ in con.execute(
+        "SELECT schema_name, table_name, column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name IN ('main', 'history') "
+        "ORDER BY schema_name, table_name, column_index"
+    ).fetchall():
+        stored.setdefault((schema, name), []).append((col, norm_type(typ)))
     for table in tables():
-        existing = column_types(con, table)
+        existing = dict(stored.get((_schema(table), table), []))
         cols = table_columns(table)
         extra = SCD_COLUMNS if is_versioned(table) else EVENT_COLUMNS
+        changed = not existing
         if not existing:
             body = ", ".join(f"{q(c)} {t}" for c, t in [*cols, *extra])
             con.execute(f"CREATE TABLE {storage(table)} ({body})")
@@ -114,7 +125,13 @@ def ensure_catalog_tables(con: duckdb.DuckDBPyConnection) -> None:
                 if c not in existing:
                     con.execute(f"ALTER TABLE {storage(table)} ADD COLUMN {q(c)} {t}")
                     record_change(con, table, c, "added", None, t, None)
-        refresh_views(con, table)
+                    changed = True
+        if not is_versioned(table):
+            continue
+        view = [c for c, _ in stored.get(("main", table), [])]
+        source = [c for c in existing if c not in _BOOKKEEPING]
+        if changed or view != source:  # the view and its as-of macro are always made together
+            refresh_views(con, table)
 
 
 def refresh_views(con: duckdb.DuckDBPyConnection, table: str) -> None:
