@@ -19,6 +19,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "re-derive every table from the raw page archive (no API calls)",
     ),
     "sandbox": ("alocity_etl.sandbox.cli", "run the local Alocity sandbox in the foreground"),
+    "sql": ("alocity_etl.commands.sql", "run SQL on the warehouse (read-only unless --write)"),
+    "shell": ("alocity_etl.commands.shell", "interactive SQL session on the warehouse (read-only)"),
 }
 
 

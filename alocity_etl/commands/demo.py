@@ -58,8 +58,8 @@ def run(args: argparse.Namespace) -> int:
     print_summary(summary, settings.warehouse)
     print(
         "\nNext:\n"
-        f"  query:  .venv/bin/python -c \"import duckdb; print(duckdb.connect('{settings.warehouse}', "
-        "read_only=True).sql('select * from users limit 5'))\"\n"
+        '  query:  .venv/bin/alocity-etl sql "select full_name, count(*) from access_logs group by all"\n'
+        "  shell:  .venv/bin/alocity-etl shell\n"
         "  UI:     make ui   (then open http://127.0.0.1:3000)"
     )
     return 0 if summary.ok else 1

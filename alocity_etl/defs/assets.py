@@ -21,7 +21,7 @@ from dagster import (
     multi_asset,
 )
 
-from alocity_etl.catalog import CATALOG, ChildTable, Resource, WriteMode
+from alocity_etl.catalog import API_PREFIX, CATALOG, ENDPOINTS, ChildTable, Resource, WriteMode
 from alocity_etl.defs.resources import AlocityApi, WarehouseResource
 from alocity_etl.pipeline import ResourceResult, sync_resource
 from alocity_etl.settings import PipelineSettings
@@ -29,6 +29,9 @@ from alocity_etl.settings import PipelineSettings
 # Every asset takes this pool: one step at a time spends the API budget and writes the file.
 POOL = "alocity"
 GROUP = "tables"
+RAW_GROUP = "raw"
+RAW_PREFIX = "alocity"
+DICTIONARY = "docs/data_dictionary.md"
 
 
 def _schema(resource: Resource, child: ChildTable | None) -> TableSchema:
@@ -41,11 +44,46 @@ def _schema(resource: Resource, child: ChildTable | None) -> TableSchema:
     )
 
 
+def raw_key(resource: Resource) -> AssetKey:
+    """The external (raw) asset of a resource's Alocity endpoint."""
+    return AssetKey([RAW_PREFIX, resource.name])
+
+
+def endpoint_paths(resource: Resource) -> list[str]:
+    """Every API path a resource is read from: its list call, then its detail call if any."""
+    paths = [resource.path]
+    if resource.detail_endpoint:
+        paths.append(f"{API_PREFIX}/{ENDPOINTS[resource.detail_endpoint]}")
+    return paths
+
+
+def build_raw_sources() -> list[AssetSpec]:
+    """One external asset per Alocity resource (group ``raw``): the API the tables come from."""
+    return [
+        AssetSpec(
+            key=raw_key(r),
+            description=(
+                f"Alocity API: {' then '.join(f'`GET {p}`' for p in endpoint_paths(r))}"
+                + (f" (once per `{r.fan_out.parent}` row)" if r.fan_out else "")
+                + (" - INFERRED endpoint, may be absent on an account" if r.inferred else "")
+                + f".\n\n{r.description}"
+            ),
+            group_name=RAW_GROUP,
+            kinds={"api"},
+            metadata={"endpoint": endpoint_paths(r)[0], "paging": r.paging.value},
+        )
+        for r in CATALOG
+    ]
+
+
 def _spec(resource: Resource, child: ChildTable | None, partitions) -> AssetSpec:
     name = child.name if child else resource.name
-    deps = [AssetKey(resource.fan_out.parent)] if resource.fan_out and not child else []
+    deps = [raw_key(resource)]
+    deps += [AssetKey(resource.fan_out.parent)] if resource.fan_out and not child else []
     description = (child.description if child else resource.description) + (
-        f"\n\nSource: `GET {resource.path}`" + (" (fan-out per parent)" if resource.fan_out else "")
+        f"\n\nSource: `GET {resource.path}`"
+        + (" (fan-out per parent)" if resource.fan_out else "")
+        + f". Column meanings: [docs/data_dictionary.md]({DICTIONARY}#{name})."
     )
     return AssetSpec(
         key=name,
@@ -107,10 +145,11 @@ def build_resource_asset(resource: Resource, settings: PipelineSettings):
                 client,
                 warehouse.path,
                 resource,
-                run_id=context.run_id,
+                run_id=context.run.run_id,
                 window=(window.start, window.end) if window else None,
                 lookback_hours=settings.access_log_lookback_hours,
                 log=context.log.info,
+                lock_timeout_s=warehouse.lock_timeout_s,
             )
         if result.unavailable:
             context.log.warning(result.unavailable)
