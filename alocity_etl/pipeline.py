@@ -15,8 +15,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from alocity_etl.catalog import Resource, WriteMode, snake, tables
-from alocity_etl.client import AlocityClient, EndpointUnavailable, Page, fetch_resource
+from alocity_etl.client import AlocityClient, EndpointUnavailable, Page, PagingError, fetch_resource
 from alocity_etl.progress import Progress
+from alocity_etl.staging import PageJournal
+from alocity_etl.testhooks import pause_at
 from alocity_etl.warehouse import MergeStats, Warehouse
 
 Log = Callable[[str], None]
@@ -128,20 +130,44 @@ def _fetch(
     window: tuple[datetime, datetime] | None,
     lookback_hours: int,
     progress: Progress | None,
+    journal: PageJournal | None = None,
+    sync_id: int = 0,
+    committed: Callable[[int, tuple[datetime, datetime] | None], bool] = lambda s, w: False,
 ) -> list[dict[str, Any]]:
+    """Every page of one resource (or one day of it). With a `journal`: payloads already
+    journaled by an interrupted run are replayed, not requested, and each new one is
+    journaled as it arrives."""
     fetch_window = window
     if window is not None:
         # Re-fetch a little before the day so late events land; dedup on id makes it safe.
         fetch_window = (window[0] - timedelta(hours=lookback_hours), window[1])
     pages: list[dict[str, Any]] = []
     seen: set[tuple] = set()
-    for page in fetch_resource(client, resource, parents=parents, window=fetch_window):
-        pages.append(raw_page(resource, page, window))
+    replay = journal.load() if journal is not None else {}
+    if journal is not None:
+        if replay and journal.sync_id is not None and committed(journal.sync_id, window):
+            journal.discard()  # killed between its commit and its deletion: already written
+            replay = {}
+        journal.start(sync_id, replay)
+    record = journal.record if journal is not None else None
+    try:
+        fetched = fetch_resource(
+            client, resource, parents=parents, window=fetch_window, replay=replay, record=record
+        )
+        for page in fetched:
+            pages.append(raw_page(resource, page, window))
         # Progress counts parents for fan-outs (a known total, hence an ETA), else pages.
         parent = tuple(sorted((page.parent or {}).items()))
         if progress is not None and (parents is None or parent not in seen):
             seen.add(parent)
             progress.advance()
+    except (PagingError, EndpointUnavailable):
+        if journal is not None:  # repeated pages must not be replayed; a 404 has nothing to resume
+            journal.discard()
+        raise
+    finally:
+        if journal is not None:
+            journal.close()
     return pages
 
 
@@ -165,6 +191,16 @@ def sync_resource(
     with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s) as wh:
         sync_id, as_of = sync_for_run(wh, run_id)
         parents = parent_rows(wh, resource) if resource.fan_out else None
+        loads = set(
+            wh.con.execute(
+                "SELECT sync_id, window_start, window_end FROM meta.resource_loads WHERE resource = ?",
+                [resource.name],
+            ).fetchall()
+        )
+
+    def committed(journal_sync: int, day: tuple[datetime, datetime] | None) -> bool:
+        ws, we = day if day is not None else (None, None)
+        return any(s == journal_sync and w0 == ws and w1 == we for s, w0, w1 in loads)
 
     windows: list[tuple[datetime, datetime] | None] = _days(window) if window else [None]
     per_day = len(windows) > 1
@@ -183,7 +219,18 @@ def sync_resource(
     ahead: Future[list[dict[str, Any]]] | None = None
 
     def fetch(day: tuple[datetime, datetime] | None) -> list[dict[str, Any]]:
-        return _fetch(client, resource, parents, day, lookback_hours, None if per_day else progress)
+        journal = PageJournal(warehouse_path, resource.name, day)
+        return _fetch(
+            client,
+            resource,
+            parents,
+            day,
+            lookback_hours,
+            None if per_day else progress,
+            journal,
+            sync_id,
+            committed,
+        )
 
     try:
         for i, day in enumerate(windows):
@@ -203,6 +250,8 @@ def sync_resource(
                     full_snapshot=resource.write_mode is WriteMode.VERSIONED,
                     window=day,
                 )
+            pause_at("commit", resource.name)
+            PageJournal(warehouse_path, resource.name, day).discard()  # written: nothing to resume
             for table, stats in written.items():
                 totals[table] = totals.get(table, MergeStats()) + stats
             if per_day:

@@ -28,6 +28,7 @@ class PipelineSettings:
     schedule_cron: str
     schedule_timezone: str
     lock_timeout_s: int  # how long a writer waits for the DuckDB file held by another process
+    sync_wait_s: int = 3600  # how long `alocity-etl sync` waits for another sync of the same warehouse
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:
@@ -69,4 +70,5 @@ def env_settings() -> PipelineSettings:
         schedule_cron=os.environ.get("ALOCITY_SCHEDULE_CRON", "").strip() or "0 2 * * *",
         schedule_timezone=tz,
         lock_timeout_s=_int("ALOCITY_LOCK_TIMEOUT_S", 120),
+        sync_wait_s=_int("ALOCITY_SYNC_WAIT_S", 3600),
     )

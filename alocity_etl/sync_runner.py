@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import os
+import sys
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from dagster import DagsterInstance, build_reconstructable_job, execute_job
+from filelock import FileLock, Timeout
 
+from alocity_etl.catalog import tables as catalog_tables
 from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES
 from alocity_etl.pipeline import finish_run
 from alocity_etl.warehouse import WarehouseError
 
+WAREHOUSE_TABLES = frozenset(catalog_tables())
 RANGE_START = "dagster/asset_partition_range_start"
 RANGE_END = "dagster/asset_partition_range_end"
 # The console shows progress lines and warnings, not every engine event.
@@ -39,7 +47,8 @@ class TableLine:
 @dataclass
 class SyncSummary:
     runs: list[tuple[str, str, bool]] = field(default_factory=list)  # (job, run id, success)
-    tables: dict[str, TableLine] = field(default_factory=dict)
+    tables: dict[str, TableLine] = field(default_factory=dict)  # warehouse tables
+    models: dict[str, int] = field(default_factory=dict)  # analytics model -> rows
     requests: int = 0
     responses_429: int = 0
     throttled_seconds: float = 0.0
@@ -68,6 +77,9 @@ def _collect(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> No
         md = mat.metadata
         name = mat.asset_key.to_user_string()
         counted.add(name)
+        if name not in WAREHOUSE_TABLES:
+            summary.models[name] = _int(md.get("dagster/row_count"))
+            continue
         line = summary.tables.setdefault(name, TableLine(name))
         line.rows = _int(md.get("dagster/row_count"))
         for k in ("inserted", "updated", "deleted", "unchanged"):
@@ -104,6 +116,49 @@ def access_log_range(start: str, days: int | None, today: datetime | None = None
     return first.isoformat(), last.isoformat()
 
 
+class SyncBusyError(WarehouseError):
+    """Another sync of the same warehouse kept running past the wait (ALOCITY_SYNC_WAIT_S)."""
+
+
+@contextmanager
+def sync_lock(warehouse: str, wait_s: float, log: Callable[[str], None]) -> Iterator[None]:
+    """One sync of a warehouse at a time (across processes): `<warehouse>.sync.lock`.
+
+    Two syncs started together must not interleave their Dagster runs (each would write
+    half of the other's snapshot): the second waits up to `wait_s`, then is refused.
+    The lock is an OS lock (fcntl), so a killed holder releases it at once.
+    """
+    base = Path(warehouse)
+    base.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(base.with_name(base.name + ".sync.lock")))
+    owner = base.with_name(base.name + ".sync.owner")
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        holder = owner.read_text().strip() if owner.exists() else "?"
+        log(f"another sync of {warehouse} is running (process {holder}); waiting up to {wait_s:g}s")
+        try:
+            lock.acquire(timeout=wait_s, poll_interval=0.2)
+        except Timeout:
+            raise SyncBusyError(
+                f"another sync of {warehouse} is still running (process {holder}) after {wait_s:g}s; "
+                "not starting a second one (raise ALOCITY_SYNC_WAIT_S to wait longer)"
+            ) from None
+    try:
+        owner.write_text(f"{os.getpid()}\n")
+        yield
+    finally:
+        lock.release()
+
+
+def _close_interrupted(warehouse: str, lock_timeout_s: float) -> int:
+    """Under the sync lock: syncs still "running" belong to a process that died."""
+    from alocity_etl.warehouse import Warehouse, ledger
+
+    with Warehouse.open(warehouse, lock_timeout=lock_timeout_s) as wh:
+        return ledger.mark_interrupted(wh.con)
+
+
 def run_sync(
     instance: DagsterInstance,
     select: set[str] | None = None,
@@ -112,8 +167,29 @@ def run_sync(
     tags: dict[str, str] | None = None,
     warehouse: str = "warehouse/alocity.duckdb",
     lock_timeout_s: float = 120.0,
+    sync_wait_s: float = 3600.0,
+    log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
 ) -> SyncSummary:
-    """Materialise the dimensions, then the access-log partitions, as Dagster runs."""
+    """Materialise the dimensions, then the access-log partitions, as Dagster runs.
+
+    Holds the warehouse's sync lock for the whole sync (see `sync_lock`); raises
+    `SyncBusyError` if another sync keeps it longer than `sync_wait_s`."""
+    with sync_lock(warehouse, sync_wait_s, log):
+        closed = _close_interrupted(warehouse, lock_timeout_s)
+        if closed:
+            log(f"marked {closed} sync(s) left running by a killed process as interrupted")
+        return _run_sync(instance, select, access_log_days, access_log_start, tags, warehouse, lock_timeout_s)
+
+
+def _run_sync(
+    instance: DagsterInstance,
+    select: set[str] | None,
+    access_log_days: int | None,
+    access_log_start: str,
+    tags: dict[str, str] | None,
+    warehouse: str,
+    lock_timeout_s: float,
+) -> SyncSummary:
     summary = SyncSummary()
     t0 = time.monotonic()
     dims = [t for t in DIMENSION_TABLES if not select or t in select]
@@ -127,6 +203,9 @@ def run_sync(
         first, last = access_log_range(access_log_start, access_log_days)
         if first <= last:
             plans.append(("sync_access_logs", events, {RANGE_START: first, RANGE_END: last}))
+    if not select:
+        # In the UI a sensor refreshes the models after each sync; here they run in line.
+        plans.append(("refresh_models", [], {}))
     for job_name, tables, extra_tags in plans:
         recon = build_reconstructable_job(
             "alocity_etl.sync_runner", "job_def", reconstructable_args=(job_name,)
@@ -136,7 +215,7 @@ def run_sync(
             instance=instance,
             tags={**(tags or {}), **extra_tags},
             run_config=QUIET,
-            asset_selection=[AssetKey(t) for t in tables],
+            asset_selection=[AssetKey(t) for t in tables] or None,
         ) as result:
             summary.runs.append((job_name, result.run_id, result.success))
             requests_before, errors_before = summary.requests, len(summary.errors)
@@ -161,7 +240,8 @@ def print_summary(summary: SyncSummary, warehouse: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    # Piped output (CI logs) gets a fixed width instead of rich's 80 columns.
+    console = Console() if sys.stdout.isatty() else Console(width=120)
     table = Table(title="alocity-etl sync", show_lines=False)
     for col in ("table", "rows", "inserted", "updated", "deleted", "unchanged", "note"):
         table.add_column(col, justify="right" if col not in ("table", "note") else "left")
@@ -172,6 +252,10 @@ def print_summary(summary: SyncSummary, warehouse: str) -> None:
             line.note,
         )
     console.print(table)
+    if summary.models:
+        console.print(
+            "analytics models: " + ", ".join(f"{name} ({rows} rows)" for name, rows in summary.models.items())
+        )
     console.print(
         f"requests: {summary.requests}   429s: {summary.responses_429}   "
         f"throttled: {summary.throttled_seconds:.1f}s   time: {summary.seconds:.1f}s"

@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import random
+import threading
 import time
 
 from filelock import FileLock, Timeout
@@ -67,6 +68,10 @@ class SharedRateLimiter:
             [rate], table=table, db_path=str(self.db_path), use_file_lock=True
         )
         self._lock: FileLock = self._bucket.lock  # type: ignore[assignment]
+        # Every bucket call below runs inside `_locked()` (this same file lock), so the
+        # bucket's own re-entrant acquire of it is redundant: a second pass through the file
+        # lock costs ~0.3 ms a request. A thread lock keeps the bucket's internal guard.
+        self._bucket.lock = threading.RLock()
         with contextlib.suppress(OSError):
             self.db_path.chmod(0o600)
         self._last_leak = 0.0

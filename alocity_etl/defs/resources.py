@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from dagster import ConfigurableResource, EnvVar
 
 from alocity_etl.client import AlocityClient, ClientSettings
@@ -18,13 +20,19 @@ class AlocityApi(ConfigurableResource):
     cache_dir: str | None = None
 
     def settings(self) -> ClientSettings:
-        return ClientSettings.from_values(
-            base_url=self.base_url,
-            access_key=self.access_key,
-            rate_limit=self.rate_limit,
-            page_size=self.page_size,
-            cache_dir=self.cache_dir,
-        )
+        # The resource's config wins; the client's other variables (ALOCITY_READ_TIMEOUT,
+        # ALOCITY_CONNECT_TIMEOUT, ALOCITY_MAX_ATTEMPTS, ALOCITY_RETRY_MAX_SECONDS) are read
+        # from the environment as everywhere else, instead of being silently ignored.
+        env = {
+            **os.environ,
+            "ALOCITY_BASE_URL": self.base_url,
+            "ALOCITY_ACCESS_KEY": self.access_key,
+            "ALOCITY_RATE_LIMIT": str(self.rate_limit),
+            "ALOCITY_PAGE_SIZE": str(self.page_size),
+        }
+        if self.cache_dir:
+            env["ALOCITY_CACHE_DIR"] = self.cache_dir
+        return ClientSettings.from_env(env)
 
     def client(self) -> AlocityClient:
         return AlocityClient(self.settings())

@@ -13,7 +13,9 @@ No Bearer token, not rate limited, not counted in stats. Endpoints:
   POST keys/reissue               deactivates every key, returns {"accessKey": new}
   POST keys/revoke                deactivates every key
   POST tokens/invalidate          kills the live JWT
+  GET  tokens                     every JWT issued so far (to prove none leaks anywhere)
   GET  stats / POST stats/reset   request counters (reset also empties the rate-limit window)
+  GET  requests                   "path?query" of every Alocity request since the last stats reset
   GET  info                       preset, seed, rate limit, token lifetime, clock
 Errors: HTTP 400 (bad input) or 404 (unknown day/table) with {"error": message}.
 """
@@ -131,6 +133,14 @@ def admin_routes(st: SandboxState) -> list[Route]:
             st.limiter.reset()
         return JSONResponse(st.stats_dict())
 
+    async def issued_tokens(request: Request) -> JSONResponse:
+        with st.lock:
+            return JSONResponse(list(st.tokens.issued))
+
+    async def requests_log(request: Request) -> JSONResponse:
+        with st.lock:
+            return JSONResponse(list(st.request_log))
+
     async def info(request: Request) -> JSONResponse:
         c = st.config
         return JSONResponse(
@@ -155,6 +165,8 @@ def admin_routes(st: SandboxState) -> list[Route]:
         Route(f"{p}/tokens/invalidate", invalidate, methods=["POST"]),
         Route(f"{p}/stats", stats, methods=["GET"]),
         Route(f"{p}/stats/reset", reset_stats, methods=["POST"]),
+        Route(f"{p}/requests", requests_log, methods=["GET"]),
+        Route(f"{p}/tokens", issued_tokens, methods=["GET"]),
         Route(f"{p}/info", info, methods=["GET"]),
     ]
 
@@ -218,6 +230,14 @@ class SandboxAdmin:
 
     def reset_stats(self) -> dict[str, Any]:
         return self._call("POST", "stats/reset")
+
+    def requests(self) -> list[str]:
+        """Every Alocity request (path?query) since the last stats reset, in arrival order."""
+        return self._call("GET", "requests")
+
+    def tokens(self) -> list[str]:
+        """Every JWT the sandbox has issued."""
+        return self._call("GET", "tokens")
 
     def keys(self) -> list[dict[str, Any]]:
         return self._call("GET", "keys")

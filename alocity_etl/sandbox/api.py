@@ -459,6 +459,7 @@ class Edge:
         with st.lock:
             st.stats["requests_total"] += 1
             st.per_endpoint[name] += 1
+            st.request_log.append(scope["path"] + "?" + scope.get("query_string", b"").decode("latin-1"))
         retry = st.limiter.acquire() if st.limiter else None
         if retry is not None:
             with st.lock:

@@ -89,6 +89,7 @@ class TokenIssuer:
         self._secret = secrets.token_bytes(32)
         self._current_jti: str | None = None
         self.api_user_id = api_user_id
+        self.issued: list[str] = []  # every JWT minted, for secret-hygiene tests (admin GET tokens)
 
     def issue(self, now: datetime) -> str:
         self._current_jti = uuid.uuid4().hex  # supersedes the previous token
@@ -101,7 +102,9 @@ class TokenIssuer:
             "jti": self._current_jti,
             "iss": "alocity-sandbox",
         }
-        return jwt.encode(claims, self._secret, algorithm="HS256")
+        token = jwt.encode(claims, self._secret, algorithm="HS256")
+        self.issued.append(token)
+        return token
 
     def valid(self, token: str, now: datetime) -> bool:
         try:

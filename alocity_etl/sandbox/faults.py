@@ -4,6 +4,7 @@ Spec keys (all optional):
   error_rate: float        probability of an injected 5xx
   error_status: int        the 5xx status to send (default 500)
   latency_s: float         added delay before answering
+  latency_rate: float      probability that a request gets latency_s (default 1: every request)
   reset_rate: float        probability of closing the connection without a response
   reset_next: int          the next N requests are reset
   malformed_rate: float    probability of a truncated (invalid) JSON body with HTTP 200
@@ -11,6 +12,7 @@ Spec keys (all optional):
   burst_429: int           the next N requests get HTTP 429
   retry_after: int | None  Retry-After of those 429s (default 1; null = header absent; 0 allowed)
   invalidate_token_after: int  after N more requests the live JWT is killed (another client logged in)
+  invalidate_token_always: bool  every request kills the live JWT first (a 401 even after a fresh login)
   revoke_key_after: int    after N more requests every access key is deactivated
   add_field: {name: value} extra field on every item of the payload
   drop_field: [name, ...]  fields removed from every item
@@ -31,6 +33,7 @@ SPEC_TYPES: dict[str, tuple[type, ...]] = {
     "error_rate": (int, float),
     "error_status": (int,),
     "latency_s": (int, float),
+    "latency_rate": (int, float),
     "reset_rate": (int, float),
     "reset_next": (int,),
     "malformed_rate": (int, float),
@@ -38,6 +41,7 @@ SPEC_TYPES: dict[str, tuple[type, ...]] = {
     "burst_429": (int,),
     "retry_after": (int, type(None)),
     "invalidate_token_after": (int,),
+    "invalidate_token_always": (bool,),
     "revoke_key_after": (int,),
     "add_field": (dict,),
     "drop_field": (list, str),
@@ -143,8 +147,13 @@ class Faults:
             if not self.rules:
                 return d
             d.invalidate_token = self._count(endpoint, "invalidate_token_after", fire_at_zero=True)
+            if self._take(endpoint, "invalidate_token_always")[1]:
+                d.invalidate_token = True
             d.revoke_key = self._count(endpoint, "revoke_key_after", fire_at_zero=True)
             d.latency_s = float(self._take(endpoint, "latency_s")[1] or 0.0)
+            rate = self._take(endpoint, "latency_rate")[1]
+            if d.latency_s and rate is not None and self._rng.random() >= rate:
+                d.latency_s = 0.0
             rate = self._take(endpoint, "reset_rate")[1]
             d.reset = self._count(endpoint, "reset_next", False) or bool(rate and self._rng.random() < rate)
             if not d.reset and self._count(endpoint, "burst_429", False):

@@ -184,6 +184,7 @@ class SandboxState:
         self.faults = Faults(config.seed, set(ENDPOINTS))
         self.stats: Counter[str] = Counter()
         self.per_endpoint: Counter[str] = Counter()
+        self.request_log: list[str] = []  # "path?query" of each Alocity-surface request, in order
         self.by_status: Counter[str] = Counter()
         self.history: dict[int, dict[str, Any]] = {0: self._snapshot()}
 
@@ -454,4 +455,5 @@ class SandboxState:
         with self.lock:
             self.stats.clear()
             self.per_endpoint.clear()
+            self.request_log.clear()
             self.by_status.clear()

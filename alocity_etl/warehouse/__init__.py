@@ -29,6 +29,7 @@ import pandas as pd
 
 from alocity_etl.catalog import Resource, WriteMode, resource, tables
 from alocity_etl.normalise import assemble, normalise
+from alocity_etl.testhooks import pause_at
 from alocity_etl.warehouse import ledger, migrations, raw_archive
 from alocity_etl.warehouse.connection import (
     WarehouseCorruptError,
@@ -198,7 +199,9 @@ class Warehouse:
             supplied = frames is not None
             seq = ledger.next_load(self.con, sync_id, name, as_of, full_snapshot, window, supplied)
             raw_archive.archive_pages(self.con, name, raw_pages, sync_id, seq)
+            pause_at("normalise", name)  # test-only kill points, inert by default
             out = _load(self.con, name, raw_pages, frames, sync_id, as_of, full_snapshot, window)
+            pause_at("write", name)
             self.con.commit()
         except BaseException:
             self.con.rollback()

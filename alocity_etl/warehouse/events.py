@@ -34,17 +34,26 @@ def append_events(
     keys = primary_key(table)
     on = " AND ".join(f"a.{q(k)} = s.{q(k)}" for k in keys)
     cols = ", ".join(q(c) for c in src)
+    dup = f"{stg}_dup"
     try:
         (total,) = con.execute(f"SELECT count(*) FROM {stg}").fetchall()[0] or (0,)
-        (new,) = con.execute(
-            f"SELECT count(*) FROM {stg} s WHERE NOT EXISTS (SELECT 1 FROM {t} a WHERE {on})"
-        ).fetchall()[0] or (0,)
-        if new:
+        new = 0
+        if total:
+            # Keys already stored, by an inner join: DuckDB hashes the smaller side (this
+            # load) and streams the table past it. An anti-join against the table would hash
+            # the whole table instead - memory growing with every day of a backfill.
+            key_list = ", ".join(f"s.{q(k)}" for k in keys)
             con.execute(
-                f"INSERT INTO {t} ({cols}, sync_id, loaded_at) SELECT {cols}, ?, ? FROM {stg} s "
-                f"WHERE NOT EXISTS (SELECT 1 FROM {t} a WHERE {on})",
-                [sync_id, utc(loaded_at)],
+                f"CREATE TEMP TABLE {dup} AS SELECT DISTINCT {key_list} FROM {stg} s JOIN {t} a ON {on}"
             )
+            # INSERT returns its row count: no second pass to count the new rows.
+            row = con.execute(
+                f"INSERT INTO {t} ({cols}, sync_id, loaded_at) SELECT {cols}, ?, ? FROM {stg} s "
+                f"WHERE NOT EXISTS (SELECT 1 FROM {dup} a WHERE {on})",
+                [sync_id, utc(loaded_at)],
+            ).fetchall()
+            new = int(row[0][0]) if row and row[0] else 0
     finally:
         con.execute(f"DROP TABLE IF EXISTS {stg}")
+        con.execute(f"DROP TABLE IF EXISTS {dup}")
     return MergeStats(inserted=int(new), unchanged=int(total - new))

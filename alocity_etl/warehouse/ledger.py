@@ -10,7 +10,8 @@ import duckdb
 from alocity_etl.warehouse.schema import utc
 from alocity_etl.warehouse.versioned_tables import MergeStats
 
-STATUSES = ("running", "success", "failed", "partial")
+# "interrupted": left "running" by a process that died (killed, crashed); set by the next sync.
+STATUSES = ("running", "success", "failed", "partial", "interrupted")
 
 
 def start_sync(
@@ -41,6 +42,17 @@ def finish_sync(
         "UPDATE meta.syncs SET finished_at = now(), status = ?, requests = ?, error = ? WHERE sync_id = ?",
         [status, requests, error, sync_id],
     )
+
+
+def mark_interrupted(con: duckdb.DuckDBPyConnection) -> int:
+    """Close every sync still "running" as "interrupted". Only call it holding the sync lock
+    (no other sync can be running then). Returns how many rows it closed."""
+    rows = con.execute(
+        "UPDATE meta.syncs SET status = 'interrupted', finished_at = now(), "
+        "error = coalesce(error, 'the sync process ended without closing its run (killed or crashed)') "
+        "WHERE status = 'running' RETURNING sync_id"
+    ).fetchall()
+    return len(rows)
 
 
 def next_load(

@@ -128,6 +128,8 @@ def sync_ids(paths: Paths, summary) -> dict[str, tuple[int, datetime]]:
     out = {}
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         for job, run_id, _ in summary.runs:
+            if job == "refresh_models":  # rebuilds analytics tables; not a sync of the API
+                continue
             row = con.execute(
                 "SELECT sync_id, started_at FROM meta.syncs WHERE dagster_run_id = ?", [run_id]
             ).fetchone()

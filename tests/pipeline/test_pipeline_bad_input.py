@@ -84,10 +84,6 @@ def test_warehouse_held_briefly_by_another_writer_waits_and_stays_intact(
     assert rec.ok and rec.rows_reconciled == 2, rec.describe()
 
 
-@pytest.mark.skip(
-    reason="product: the writer waits a fixed 120 s per open (pipeline.LOCK_TIMEOUT_S) and there is no "
-    "setting to shorten it, so the 'locked' message cannot be reached in test time; see the report"
-)
 def test_warehouse_held_by_another_writer_is_one_clear_line_and_no_damage(
     sandbox_today: RunningSandbox, paths: Paths
 ) -> None:
