@@ -1,0 +1,220 @@
+"""How close a full sync runs to the API's rate floor (requests / allowed rate).
+
+A full `small` sync (every dimension, plus the sandbox's 30 days of access logs) through
+the product path: `sync_runner.run_sync` with a temporary DAGSTER_HOME, i.e. the two
+Dagster jobs `sync_dimensions` and `sync_access_logs` exactly as `alocity-etl demo` runs
+them (`--path dagster`; the headline figure). `--path pipeline` runs the same work
+without Dagster: `pipeline.sync_resource` per resource in catalog order, one client per
+resource (as one per Dagster step), the same 6 h access-log lookback. Default: both.
+The temporary DAGSTER_HOME gets the product's dagster.yaml, and the Definitions and the
+instance storage are loaded before the clock starts (a nightly run finds them ready).
+The sandbox runs in its own process with a compressed rate window (default 100/5s: the
+real budget's shape, 12x faster) and the client is told the same rate.
+
+    ratio = wall seconds / (requests / rate)
+
+`requests` is counted by the sandbox (every API call incl. the token call); the floor
+is the time the allowed rate needs for them. A ratio of 1.0 means the sync is purely
+rate-bound; the first window's burst is free, so slightly under 1 is possible.
+Target: ratio <= 1.06 with zero 429s. Writes benchmarks/results/api_floor.json.
+
+    .venv/bin/python benchmarks/api_floor.py [--rate 100/5s] [--preset small] [--days 30]
+                                             [--path dagster|pipeline|both]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import sandbox_process, table, write_result  # noqa: E402
+
+TARGET = 1.06
+
+
+def prepare_dagster_home(home: Path) -> None:
+    """A fresh DAGSTER_HOME with the product's instance config (dagster_home/dagster.yaml)."""
+    home.mkdir(parents=True)
+    product = ROOT / "dagster_home" / "dagster.yaml"
+    if product.exists():
+        shutil.copy(product, home / "dagster.yaml")
+
+
+def warm_dagster() -> None:
+    """What a long-lived instance already has before a nightly run: the Definitions loaded and
+    the instance's storage created (schema migrations of a new DAGSTER_HOME are not the sync's)."""
+    from dagster import DagsterInstance
+
+    import alocity_etl.definitions  # noqa: F401
+
+    DagsterInstance.get().get_runs(limit=1)
+
+
+def run_pipeline(settings, days: int) -> dict:  # type: ignore[no-untyped-def]
+    """Every resource through pipeline.sync_resource, in catalog order, without Dagster."""
+    from alocity_etl.catalog import CATALOG, WriteMode
+    from alocity_etl.client import AlocityClient, ClientSettings
+    from alocity_etl.pipeline import sync_resource
+
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    client_settings = ClientSettings.from_env()
+    out = {"ok": True, "requests": 0, "throttled_s": 0.0, "rows": 0, "errors": []}
+    for res in CATALOG:
+        window = (today - timedelta(days=days), today) if res.write_mode is WriteMode.APPEND else None
+        with AlocityClient(client_settings) as client:
+            result = sync_resource(
+                client,
+                settings.warehouse,
+                res,
+                "bench-floor",
+                window=window,
+                lookback_hours=settings.access_log_lookback_hours,
+                log=lambda m: None,
+            )
+        out["requests"] += int(result.client_stats.get("requests", 0))
+        out["throttled_s"] += float(result.client_stats.get("throttled_seconds", 0))
+        out["rows"] += sum(t.row_count for t in result.tables.values() if t)
+    return out
+
+
+def run_dagster(settings, days: int) -> dict:  # type: ignore[no-untyped-def]
+    from dagster import DagsterInstance
+
+    from alocity_etl.sync_runner import run_sync
+
+    summary = run_sync(
+        DagsterInstance.get(),
+        access_log_days=days,
+        access_log_start=settings.access_log_start,
+        warehouse=settings.warehouse,
+    )
+    return {
+        "ok": summary.ok,
+        "requests": summary.requests,
+        "throttled_s": summary.throttled_seconds,
+        "rows": sum(t.rows for t in summary.tables.values()),
+        "errors": summary.errors,
+    }
+
+
+def measure(path: str, preset: str, rate_spec: str, days: int) -> dict:
+    from alocity_etl.client.settings import parse_rate_limit
+
+    limit, window = parse_rate_limit(rate_spec)
+    rate = limit / window
+    tmp = Path(tempfile.mkdtemp(prefix="alocity-bench-floor-"))
+    with sandbox_process(preset, rate_limit=rate_spec) as (base, key, admin):
+        os.environ.update(
+            DAGSTER_HOME=str(tmp / "dagster_home"),
+            ALOCITY_BASE_URL=base,
+            ALOCITY_ACCESS_KEY=key,
+            ALOCITY_RATE_LIMIT=rate_spec,
+            ALOCITY_WAREHOUSE=str(tmp / "alocity.duckdb"),
+            ALOCITY_CACHE_DIR=str(tmp / "cache"),
+        )
+        prepare_dagster_home(Path(os.environ["DAGSTER_HOME"]))
+        # Imported after the environment is set: Definitions read it at import.
+        from alocity_etl.settings import env_settings
+
+        settings = env_settings()
+        if path == "dagster":
+            warm_dagster()
+        admin.reset_stats()  # also empties the sandbox's rate window
+        t0 = time.monotonic()
+        got = (run_dagster if path == "dagster" else run_pipeline)(settings, days)
+        wall = time.monotonic() - t0
+        stats = admin.stats()
+    requests = int(stats["requests_total"])
+    r429 = int(stats.get("responses_429", 0))
+    floor = requests / rate
+    return {
+        "path": path,
+        "preset": preset,
+        "access_log_days": days,
+        "rate_limit": rate_spec,
+        "rate": rate,
+        "requests": requests,
+        "responses_429": r429,
+        "wall_s": round(wall, 3),
+        "floor_s": round(floor, 3),
+        "ratio": round(wall / floor, 4),
+        "client_requests": got["requests"],
+        "throttled_s": round(got["throttled_s"], 2),
+        "rows_written": got["rows"],
+        "ok": got["ok"],
+        "errors": got["errors"],
+        "per_endpoint": stats.get("per_endpoint"),
+    }
+
+
+PATHS = {
+    "dagster": "alocity_etl.sync_runner.run_sync (Dagster jobs sync_dimensions + sync_access_logs)",
+    "pipeline": "alocity_etl.pipeline.sync_resource per resource in catalog order (no Dagster)",
+}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--rate", default="100/5s")
+    ap.add_argument("--preset", default="small")
+    ap.add_argument("--days", type=int, default=30, help="access-log days (the sandbox holds 30 on small)")
+    ap.add_argument("--path", choices=["dagster", "pipeline", "both"], default="both")
+    args = ap.parse_args()
+    paths = ["dagster", "pipeline"] if args.path == "both" else [args.path]
+    runs = {p: measure(p, args.preset, args.rate, args.days) for p in paths}
+    first = runs[paths[0]]
+    print(f"full {args.preset} sync, rate {args.rate} = {first['rate']:g} req/s, {args.days} days of logs")
+    table(
+        [
+            (
+                p,
+                r["requests"],
+                r["responses_429"],
+                r["wall_s"],
+                r["floor_s"],
+                r["ratio"],
+                r["throttled_s"],
+                r["rows_written"],
+                "yes" if r["ok"] else "NO",
+            )
+            for p, r in runs.items()
+        ],
+        ("path", "requests", "429s", "wall_s", "floor_s", "ratio", "throttled_s", "rows", "ok"),
+    )
+    head = runs.get("dagster", first)
+    write_result(
+        "api_floor",
+        {
+            **{
+                k: head[k]
+                for k in (
+                    "ratio",
+                    "requests",
+                    "responses_429",
+                    "wall_s",
+                    "rate",
+                    "floor_s",
+                    "rate_limit",
+                    "preset",
+                    "access_log_days",
+                )
+            },
+            "path": PATHS[head["path"]],
+            "target_ratio": TARGET,
+            "runs": {p: {**r, "path": PATHS[p]} for p, r in runs.items()},
+        },
+    )
+    return 0 if (head["ratio"] <= TARGET and head["responses_429"] == 0 and head["ok"]) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
