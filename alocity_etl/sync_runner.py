@@ -192,6 +192,10 @@ def _run_sync(
 ) -> SyncSummary:
     summary = SyncSummary()
     t0 = time.monotonic()
+    if select:
+        # One fetch fills every table of a resource (users -> cards): select them together.
+        resources = {res.name for t, (res, _) in catalog_tables().items() if t in select}
+        select = {t for t, (res, _) in catalog_tables().items() if res.name in resources}
     dims = [t for t in DIMENSION_TABLES if not select or t in select]
     events = [t for t in EVENT_TABLES if not select or t in select]
     from dagster import AssetKey
