@@ -9,7 +9,7 @@ read-only session is blocked for seconds, not for the whole sync.
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,12 +20,14 @@ from alocity_etl.progress import Progress
 from alocity_etl.staging import PageJournal
 from alocity_etl.testhooks import pause_at
 from alocity_etl.warehouse import MergeStats, Warehouse
+from alocity_etl.warehouse.raw_archive import encode_body
 
 Log = Callable[[str], None]
 
 # An analyst's query (alocity-etl sql/shell, a notebook) holds the file only while it runs;
 # the writer waits up to this long (ALOCITY_LOCK_TIMEOUT_S) instead of failing on the lock.
 LOCK_TIMEOUT_S = 120.0
+HOLD_WRITER_S = 1.0
 
 
 @dataclass
@@ -81,6 +83,8 @@ def raw_page(resource: Resource, page: Page, window: tuple[datetime, datetime] |
         parent_key = page.rows[0].get(resource.detail_key[0]) if page.rows else None
     return {
         "body": page.items,
+        # Compressed here, in the fetching thread: zlib lets go of the GIL while it works.
+        "body_z": encode_body(page.items),
         "endpoint": endpoint,
         "parent_key": parent_key,
         "params": page.params,
@@ -156,11 +160,11 @@ def _fetch(
         )
         for page in fetched:
             pages.append(raw_page(resource, page, window))
-        # Progress counts parents for fan-outs (a known total, hence an ETA), else pages.
-        parent = tuple(sorted((page.parent or {}).items()))
-        if progress is not None and (parents is None or parent not in seen):
-            seen.add(parent)
-            progress.advance()
+            # Progress counts parents for fan-outs (a known total, hence an ETA), else pages.
+            parent = tuple(sorted((page.parent or {}).items()))
+            if progress is not None and (parents is None or parent not in seen):
+                seen.add(parent)
+                progress.advance()
     except (PagingError, EndpointUnavailable):
         if journal is not None:  # repeated pages must not be replayed; a 404 has nothing to resume
             journal.discard()
@@ -232,8 +236,16 @@ def sync_resource(
             committed,
         )
 
+    # The file stays open from one day to the next while the next day arrives within
+    # HOLD_WRITER_S (a fast API: a backfill is write-bound, and each reopen + checkpoint
+    # costs ~0.2 s), and is let go when the writer would wait longer on the API, so an
+    # analyst's query is never blocked by a rate-limited fetch.
+    writer: Warehouse | None = None
     try:
         for i, day in enumerate(windows):
+            if writer is not None and ahead is not None and not wait([ahead], timeout=HOLD_WRITER_S).done:
+                writer.close()
+                writer = None
             try:
                 pages = ahead.result() if ahead is not None else fetch(day)
             except EndpointUnavailable as exc:
@@ -241,15 +253,17 @@ def sync_resource(
                 log(unavailable)
                 break
             ahead = pool.submit(fetch, windows[i + 1]) if pool and i + 1 < len(windows) else None
-            with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s) as wh:
-                written = wh.apply_pages(
-                    resource.name,
-                    pages,
-                    sync_id,
-                    as_of,
-                    full_snapshot=resource.write_mode is WriteMode.VERSIONED,
-                    window=day,
-                )
+            if writer is None:
+                writer = Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s)
+            written = writer.apply_pages(
+                resource.name,
+                pages,
+                sync_id,
+                as_of,
+                full_snapshot=resource.write_mode is WriteMode.VERSIONED,
+                window=day,
+            )
+            del pages  # one day in memory at a time (plus the one fetched ahead)
             pause_at("commit", resource.name)
             PageJournal(warehouse_path, resource.name, day).discard()  # written: nothing to resume
             for table, stats in written.items():
@@ -257,6 +271,8 @@ def sync_resource(
             if per_day:
                 progress.advance()
     finally:
+        if writer is not None:
+            writer.close()
         if pool is not None:  # a failed write: the day fetched ahead is dropped
             pool.shutdown(wait=True, cancel_futures=True)
     progress.finish()

@@ -128,8 +128,13 @@ def main() -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
         json.dumps(
-            {"rate": args.rate, "windows": args.windows, "cpus": mp.cpu_count(),
-             "python": platform.python_version(), "runs": rows},
+            {
+                "rate": args.rate,
+                "windows": args.windows,
+                "cpus": mp.cpu_count(),
+                "python": platform.python_version(),
+                "runs": rows,
+            },
             indent=2,
         )
         + "\n"

@@ -16,9 +16,7 @@ def _template(path: str) -> re.Pattern[str]:
 
 
 # Fewest parameters first, so user/page wins over user/{userId}.
-_TEMPLATES = [
-    (name, _template(t)) for name, t in sorted(ENDPOINTS.items(), key=lambda kv: kv[1].count("{"))
-]
+_TEMPLATES = [(name, _template(t)) for name, t in sorted(ENDPOINTS.items(), key=lambda kv: kv[1].count("{"))]
 
 
 def endpoint_name(path: str) -> str | None:

@@ -26,6 +26,7 @@ from typing import Any
 import duckdb
 
 from alocity_etl.warehouse import Warehouse, WarehouseError, WarehouseLockedError
+from alocity_etl.warehouse.raw_archive import body_text
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 DEFAULT_MAX_ROWS = 40
@@ -96,6 +97,8 @@ def open_warehouse(
     try:
         if not sys.stderr.isatty():  # DuckDB's progress bar only makes sense on a terminal
             wh.con.execute("SET enable_progress_bar = false")
+        # raw.pages keeps payloads compressed; raw_json(body_z) shows one as JSON text.
+        wh.con.create_function("raw_json", body_text, ["BLOB"], "VARCHAR", null_handling="special")
         yield wh
     finally:
         wh.close()

@@ -1,7 +1,9 @@
 """``raw.pages``: every fetched page payload, enough to rebuild every table offline.
 
 A page is a dict with keys:
-  ``body`` (required: the envelope's payload, never headers or tokens),
+  ``body`` (required: the envelope's payload, never headers or tokens; stored as
+  zlib-compressed JSON in ``body_z``, see `encode_body`; a page may carry its ``body_z``
+  already, encoded where it was fetched),
   ``endpoint`` (catalog.ENDPOINTS key; defaults to the resource's list endpoint),
   ``parent_key`` (fan-out parent value, e.g. the groupId; for detail calls the item key),
   ``params`` (query parameters dict), ``page_number``, ``fetched_at``,
@@ -11,11 +13,13 @@ A page is a dict with keys:
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 import duckdb
+import orjson
 import pandas as pd
 import pyarrow as pa
 
@@ -24,8 +28,29 @@ from alocity_etl.warehouse.schema import register
 
 COLUMNS = (
     "sync_id", "load_seq", "page_seq", "resource", "endpoint", "parent_key", "params",
-    "page_number", "window_start", "window_end", "fetched_at", "body",
+    "page_number", "window_start", "window_end", "fetched_at", "body_z",
 )  # fmt: skip
+
+
+def encode_body(body: Any) -> bytes:
+    """A payload as stored: compact JSON (orjson), zlib level 1 (fast; ~13x smaller than text)."""
+    try:
+        text = orjson.dumps(body, default=str)
+    except TypeError:  # e.g. an integer beyond 64 bits: the standard library takes anything
+        text = json.dumps(body, separators=(",", ":"), default=str).encode()
+    return zlib.compress(text, 1)
+
+
+def decode_body(body_z: bytes | None, body: str | None = None) -> Any:
+    """The payload of a stored page (``body`` holds pages written before migration 0005)."""
+    if body_z is not None:  # the standard library: orjson would read a huge integer as a float
+        return json.loads(zlib.decompress(body_z))
+    return json.loads(body) if body is not None else None
+
+
+def body_text(body_z: bytes | None) -> str | None:
+    """``raw_json(body_z)`` for ad-hoc SQL: the stored payload as JSON text."""
+    return None if body_z is None else zlib.decompress(body_z).decode()
 
 
 def _window(p: dict[str, Any]) -> tuple[Any, Any]:
@@ -72,13 +97,13 @@ def archive_pages(
         rows["window_start"].append(_ts(ws))
         rows["window_end"].append(_ts(we))
         rows["fetched_at"].append(_ts(p.get("fetched_at")))
-        rows["body"].append(json.dumps(p["body"], separators=(",", ":"), default=str))
+        rows["body_z"].append(p.get("body_z") or encode_body(p["body"]))
     ts = pa.timestamp("us", tz="UTC")
     schema = pa.schema([
         ("sync_id", pa.int64()), ("load_seq", pa.int64()), ("page_seq", pa.int32()),
         ("resource", pa.string()), ("endpoint", pa.string()), ("parent_key", pa.string()),
         ("params", pa.string()), ("page_number", pa.int32()), ("window_start", ts),
-        ("window_end", ts), ("fetched_at", ts), ("body", pa.string()),
+        ("window_end", ts), ("fetched_at", ts), ("body_z", pa.binary()),
     ])  # fmt: skip
     arrow = pa.Table.from_pydict(rows, schema=schema)
     register(con, "_raw_pages_in", arrow)
@@ -94,17 +119,17 @@ def load_pages(con: duckdb.DuckDBPyConnection, load_seq: int) -> list[dict[str, 
     """The pages of one load, in fetch order, as dicts shaped like `archive_pages` input."""
     rows = con.execute(
         "SELECT resource, endpoint, parent_key, params, page_number, window_start, window_end, "
-        "fetched_at, body FROM raw.pages WHERE load_seq = ? ORDER BY page_seq",
+        "fetched_at, body, body_z FROM raw.pages WHERE load_seq = ? ORDER BY page_seq",
         [load_seq],
     ).fetchall()
     out = []
-    for res, ep, pk, params, num, ws, we, fetched, body in rows:
+    for res, ep, pk, params, num, ws, we, fetched, body, body_z in rows:
         out.append({
             "resource": res, "endpoint": ep,
             "parent_key": None if pk is None else json.loads(pk),
             "params": json.loads(params) if params else {}, "page_number": num,
             "window_start": ws, "window_end": we, "fetched_at": fetched,
-            "body": json.loads(body) if body is not None else None,
+            "body": decode_body(body_z, body),
         })  # fmt: skip
     return out
 

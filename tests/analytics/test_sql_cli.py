@@ -12,6 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from alocity_etl.cli import main
+from alocity_etl.commands.sql import open_warehouse
 
 
 def sql(capsys: pytest.CaptureFixture[str], warehouse: Path, *args: str) -> tuple[int, str, str]:
@@ -37,6 +38,26 @@ def test_a_query_prints_a_readable_table(capsys, warehouse: Path) -> None:
     assert "rows (" in out
     code, out, _ = sql(capsys, warehouse, "--max-rows", "2", "SELECT * FROM access_logs")
     assert code == 0 and "showing the first 2" in out
+
+
+def test_raw_pages_are_compressed_and_raw_json_shows_them(warehouse: Path) -> None:
+    con = duckdb.connect(str(warehouse), read_only=True)
+    try:
+        n, stored, text = con.execute(
+            "SELECT count(*), sum(octet_length(body_z)), count(body) FROM raw.pages "
+            "WHERE resource = 'access_logs'"
+        ).fetchall()[0]
+    finally:
+        con.close()
+    assert n > 0 and stored > 0 and text == 0  # new pages keep only the compressed payload
+    # The connection `alocity-etl sql` / `shell` open has raw_json() registered.
+    with open_warehouse(str(warehouse), write=False, lock_timeout=0, notify=print) as wh:
+        events, chars = wh.con.execute(
+            "SELECT sum(json_array_length(raw_json(body_z)::JSON)), sum(length(raw_json(body_z))) "
+            "FROM raw.pages WHERE resource = 'access_logs'"
+        ).fetchall()[0]
+    assert events >= count(warehouse, "main.access_logs")  # every stored event is in a payload
+    assert chars > 3 * stored  # the JSON text is several times its compressed size
 
 
 def test_csv_and_parquet_exports(capsys, warehouse: Path, tmp_path: Path) -> None:

@@ -13,9 +13,7 @@ KEY = "alk_CHECK_CLI_KEY_do_not_print_777"
 
 
 def run_check(sb, tmp_path: Path, **env: str) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
-    environ = {
-        k: v for k, v in os.environ.items() if not k.startswith("ALOCITY_") and k != "DAGSTER_HOME"
-    }
+    environ = {k: v for k, v in os.environ.items() if not k.startswith("ALOCITY_") and k != "DAGSTER_HOME"}
     environ.update(
         {
             "ALOCITY_BASE_URL": sb.base_url,

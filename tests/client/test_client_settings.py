@@ -39,9 +39,7 @@ def test_missing_key_is_one_line_naming_the_variable(tmp_path: Path, blank: str 
     assert "ALOCITY_ACCESS_KEY" in text and "\n" not in text and "Integration" in text
 
 
-@pytest.mark.parametrize(
-    "url", ["http://api.alocity.com", "http://10.0.0.5:8080", "http://example.com/"]
-)
+@pytest.mark.parametrize("url", ["http://api.alocity.com", "http://10.0.0.5:8080", "http://example.com/"])
 def test_plain_http_to_remote_host_refused(tmp_path: Path, url: str) -> None:
     with pytest.raises(ConfigError, match="https"):
         ClientSettings.from_env(env(tmp_path, ALOCITY_BASE_URL=url))
@@ -65,8 +63,14 @@ def test_malformed_base_url(tmp_path: Path, url: str) -> None:
 
 @pytest.mark.parametrize(
     ("spec", "expected"),
-    [("100", (100, 60.0)), ("100/5s", (100, 5.0)), ("20/2s", (20, 2.0)), ("100/1m", (100, 60.0)),
-     ("30/3", (30, 3.0)), ("5/500ms", (5, 0.5))],
+    [
+        ("100", (100, 60.0)),
+        ("100/5s", (100, 5.0)),
+        ("20/2s", (20, 2.0)),
+        ("100/1m", (100, 60.0)),
+        ("30/3", (30, 3.0)),
+        ("5/500ms", (5, 0.5)),
+    ],
 )
 def test_rate_limit_specs(spec: str, expected: tuple[int, float]) -> None:
     assert parse_rate_limit(spec) == expected

@@ -15,6 +15,7 @@ from alocity_etl.warehouse import (
     WarehouseLockedError,
     WarehousePathError,
     migrations,
+    raw_archive,
     sqlalchemy_engine,
 )
 from alocity_etl.warehouse.connection import connect
@@ -99,7 +100,7 @@ def test_migrations_idempotent_and_upgrade_from_previous(tmp_path: Path) -> None
     assert migrations.migrate(con, target=latest - 1) == list(range(1, latest))
     con.execute(
         "INSERT INTO raw.pages (sync_id, page_seq, resource, endpoint, body) "
-        "VALUES (1, 0, 'groups', 'groups', '[]')"
+        "VALUES (1, 0, 'groups', 'groups', '[{\"id\": 7}]')"
     )
     assert migrations.current_version(con) == latest - 1
     con.close()
@@ -108,6 +109,9 @@ def test_migrations_idempotent_and_upgrade_from_previous(tmp_path: Path) -> None
     with Warehouse.open(path) as wh:  # upgrades in place, data kept
         assert migrations.current_version(wh.con) == latest
         assert wh.con.execute("SELECT resource, load_seq FROM raw.pages").fetchall() == [("groups", None)]
+        # A payload stored as text before 0005 (body_z) still reads back.
+        body, body_z = wh.con.execute("SELECT body, body_z FROM raw.pages").fetchall()[0]
+        assert body_z is None and raw_archive.decode_body(body_z, body) == [{"id": 7}]
         assert migrations.migrate(wh.con) == []
     with Warehouse.open(path) as wh:
         assert migrations.migrate(wh.con) == []
