@@ -60,7 +60,9 @@ def test_second_sync_refused_in_one_line_when_told_not_to_wait(fast_dir: Path, r
     paths = Paths(fast_dir)
     paths.init_dagster_home()
     try:
-        sb.admin.set_faults(endpoint="*", latency_s=0.1)
+        # Slow enough that the first still holds the lock while the second starts (a Python
+        # start-up of several seconds on a loaded CI machine); sped up again once it is refused.
+        sb.admin.set_faults(endpoint="*", latency_s=1.0)
         first = start_cli_sync(
             ["--select", "users,cards", "--days", "1"],
             cli_env(paths, sb),
@@ -78,6 +80,7 @@ def test_second_sync_refused_in_one_line_when_told_not_to_wait(fast_dir: Path, r
             text=True,
             timeout=120,
         )
+        sb.admin.clear_faults()
         assert second.returncode == 1, second.stdout[-1000:]
         lines = [ln for ln in second.stderr.splitlines() if ln.strip()]
         assert lines and "another sync of" in lines[-1] and "still running" in lines[-1], second.stderr
