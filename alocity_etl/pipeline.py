@@ -218,7 +218,7 @@ def sync_resource(
     unavailable = None
     # Several days: the next day is fetched in a worker thread while this one is written, so
     # the API and the warehouse work at the same time (at most one day ahead: memory stays
-    # flat). The client is only ever used by one thread at a time.
+    # flat). The client is thread-safe (client/fetch.py runs calls at once too).
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alocity-fetch") if per_day else None
     ahead: Future[list[dict[str, Any]]] | None = None
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import Any
 
+import orjson
 import requests
 
 from alocity_etl import __version__
@@ -268,9 +269,13 @@ class AlocityClient:
         if status != 200:
             raise HttpStatusError(status, endpoint)
         try:
-            envelope = response.json()
-        except ValueError:
-            raise MalformedResponse(endpoint, "body is not JSON") from None
+            envelope = orjson.loads(response.content)  # ~3x faster than response.json()
+        except orjson.JSONDecodeError:
+            # Not UTF-8, an integer beyond 64 bits, NaN: the standard parser reads more.
+            try:
+                envelope = response.json()
+            except ValueError:
+                raise MalformedResponse(endpoint, "body is not JSON") from None
         if not isinstance(envelope, dict) or "hasErrors" not in envelope:
             raise MalformedResponse(endpoint, "body is not an Alocity envelope (no hasErrors)")
         self.limiter.record_success()

@@ -126,6 +126,9 @@ class ClientSettings:
     token_skew_s: float = 60.0  # refresh this long before the JWT's `exp`
     token_fallback_lifetime_s: float = 600.0  # when the JWT carries no readable `exp`
     lock_timeout_s: float = 300.0  # longest wait for the shared token/limiter file locks
+    # Per-parent and detail calls in flight at once. The limiter admits each one, so this
+    # changes nothing under the account's budget; it fills the time a round trip waits.
+    concurrency: int = 4
 
     def __post_init__(self) -> None:
         key = self.access_key
@@ -143,6 +146,10 @@ class ClientSettings:
             raise ConfigError("the rate limit must be a positive number of requests per positive window")
         if self.page_size <= 0:
             raise ConfigError(f"ALOCITY_PAGE_SIZE={self.page_size} must be a positive integer")
+        if self.concurrency < 1:
+            raise ConfigError(
+                f"ALOCITY_CONCURRENCY={self.concurrency} must be a positive integer (1 = one at a time)"
+            )
         if self.max_attempts < 1:
             raise ConfigError("max_attempts must be at least 1")
 
@@ -225,6 +232,7 @@ class ClientSettings:
             "connect_timeout_s": number("ALOCITY_CONNECT_TIMEOUT", 5.0),
             "read_timeout_s": number("ALOCITY_READ_TIMEOUT", 60.0),
             "max_attempts": int(number("ALOCITY_MAX_ATTEMPTS", 6, int)),
+            "concurrency": int(number("ALOCITY_CONCURRENCY", 4, int)),
             "retry_max_seconds": number("ALOCITY_RETRY_MAX_SECONDS", 120.0),
         }
         kwargs.update(overrides)

@@ -28,7 +28,7 @@ from filelock import FileLock, Timeout
 from alocity_etl.client.accounting import ClientStats
 from alocity_etl.client.errors import AlocityError
 from alocity_etl.client.settings import ClientSettings
-from alocity_etl.client.statefiles import ensure_private_dir, read_json, write_json_atomic
+from alocity_etl.client.statefiles import JsonFileView, ensure_private_dir, read_json, write_json_atomic
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +59,7 @@ class TokenCache:
         ensure_private_dir(settings.cache_dir)
         self.path: Path = settings.cache_dir / f"token-{settings.fingerprint}.json"
         self._lock = FileLock(str(settings.cache_dir / f"token-{settings.fingerprint}.lock"))
+        self._view = JsonFileView(self.path)  # read on every request
 
     @contextlib.contextmanager
     def _locked(self):  # type: ignore[no-untyped-def]
@@ -73,8 +74,8 @@ class TokenCache:
         finally:
             self._lock.release()
 
-    def _fresh(self) -> str | None:
-        data = read_json(self.path)
+    def _fresh(self, data: dict | None = None) -> str | None:
+        data = read_json(self.path) if data is None else data
         token = data.get("token")
         if isinstance(token, str) and token and float(data.get("refresh_at", 0)) > time.time():
             return token
@@ -91,7 +92,7 @@ class TokenCache:
 
     def current(self) -> str:
         """A token that should still be valid, logging in only if no process has a fresh one."""
-        token = self._fresh()
+        token = self._fresh(self._view.read())
         if token:
             return token
         with self._locked():

@@ -21,7 +21,8 @@ class AlocityApi(ConfigurableResource):
 
     def settings(self) -> ClientSettings:
         # The resource's config wins; the client's other variables (ALOCITY_READ_TIMEOUT,
-        # ALOCITY_CONNECT_TIMEOUT, ALOCITY_MAX_ATTEMPTS, ALOCITY_RETRY_MAX_SECONDS) are read
+        # ALOCITY_CONNECT_TIMEOUT, ALOCITY_MAX_ATTEMPTS, ALOCITY_RETRY_MAX_SECONDS,
+        # ALOCITY_CONCURRENCY) are read
         # from the environment as everywhere else, instead of being silently ignored.
         env = {
             **os.environ,

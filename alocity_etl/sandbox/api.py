@@ -455,6 +455,17 @@ class Edge:
         if scope["type"] != "http" or scope["path"].startswith(ADMIN_PREFIX):
             await self.app(scope, receive, send)
             return
+        st = self.st
+        with st.lock:
+            st.in_flight += 1
+            st.stats["max_in_flight"] = max(st.stats["max_in_flight"], st.in_flight)
+        try:
+            await self._serve(scope, receive, send)
+        finally:
+            with st.lock:
+                st.in_flight -= 1
+
+    async def _serve(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         st, name = self.st, self.match(scope["path"])
         with st.lock:
             st.stats["requests_total"] += 1

@@ -41,6 +41,7 @@ STAT_KEYS = (
     "malformed_injected",
     "tokens_invalidated",  # by the invalidate_token_after fault
     "keys_revoked",  # by the revoke_key_after fault
+    "max_in_flight",  # most Alocity-surface requests being answered at the same moment
 )
 TABLES = (
     "sites",
@@ -186,6 +187,7 @@ class SandboxState:
         self.per_endpoint: Counter[str] = Counter()
         self.request_log: list[str] = []  # "path?query" of each Alocity-surface request, in order
         self.by_status: Counter[str] = Counter()
+        self.in_flight = 0
         self.history: dict[int, dict[str, Any]] = {0: self._snapshot()}
 
     # --- clock ---------------------------------------------------------------

@@ -101,3 +101,42 @@ def test_detail_of_a_vanished_item_is_skipped(client_sandbox, make_client) -> No
     rest = list(pages)
     assert len(rest) + 1 == 19
     assert victim not in {p.items["id"] for p in [first, *rest]}
+
+
+def test_detail_and_fan_out_calls_overlap_and_keep_their_order(client_sandbox, make_client) -> None:
+    """concurrency=4: detail calls (users) and per-parent calls (group members) are in flight
+    together at the sandbox, and the pages come out exactly as one-at-a-time fetching yields them."""
+    sb = client_sandbox
+    sb.admin.set_faults(endpoint="*", latency_s=0.05)  # a round trip long enough to overlap
+    groups = sb.admin.ground_truth(table="groups")
+
+    def fetch_all(concurrency: int) -> tuple[list, list, int]:
+        sb.admin.reset_stats()
+        client = make_client(sb, page_size=50, concurrency=concurrency)
+        users = [(p.endpoint, p.path, p.items) for p in fetch_resource(client, resource("users"))]
+        members = [
+            (p.parent, p.page_number, p.rows)
+            for p in fetch_resource(client, resource("group_members"), parents=groups)
+        ]
+        return users, members, sb.admin.stats()["max_in_flight"]
+
+    users_1, members_1, in_flight_1 = fetch_all(1)
+    users_4, members_4, in_flight_4 = fetch_all(4)
+    assert len(users_1) == 20 and len(members_1) >= len(groups)
+    assert users_4 == users_1 and members_4 == members_1
+    assert in_flight_1 == 1
+    assert 2 <= in_flight_4 <= 5  # 4 workers, plus the next listing page fetched meanwhile
+
+
+def test_a_failing_detail_call_fails_the_fetch_and_stops_the_others(client_sandbox, make_client) -> None:
+    """A detail answer that cannot be read (never retried) fails the fetch; the calls not yet
+    started are never sent: at most 2 x concurrency are submitted ahead of the one consumed."""
+    from alocity_etl.client import MalformedResponse
+
+    sb = client_sandbox
+    sb.admin.set_faults(endpoint="user", malformed_next=1)
+    client = make_client(sb, page_size=50, concurrency=4)
+    with pytest.raises(MalformedResponse):
+        list(fetch_resource(client, resource("users")))
+    sent = sb.admin.stats()["per_endpoint"].get("user", 0)
+    assert 1 <= sent <= 12, sent  # of 20 users

@@ -134,7 +134,8 @@ def test_analyst_read_session_during_a_sync_makes_the_writer_wait(fast_dir: Path
         log = (fast_dir / "sync.err").open("w+")
         sync = start_cli_sync(
             ["--select", ",".join(DIMS), "--days", "1"],
-            cli_env(paths, sb),
+            # One detail call at a time: 20 x 0.15 s of fetching, time for the reader to step in.
+            cli_env(paths, sb, ALOCITY_CONCURRENCY="1"),
             stdout=subprocess.DEVNULL,
             stderr=log,
         )
