@@ -22,6 +22,7 @@ def test_defaults(tmp_path: Path) -> None:
     assert s.base_url == "https://api.alocity.com"
     assert (s.rate_limit, s.rate_window_s) == (100, 60.0)
     assert s.page_size == 500
+    assert s.concurrency == 4
     assert s.cache_dir == tmp_path
     assert s.access_key.reveal() == KEY
 
@@ -103,6 +104,10 @@ def test_bad_numbers(tmp_path: Path) -> None:
         ClientSettings.from_env(env(tmp_path, ALOCITY_PAGE_SIZE="many"))
     with pytest.raises(ConfigError, match="ALOCITY_READ_TIMEOUT"):
         ClientSettings.from_env(env(tmp_path, ALOCITY_READ_TIMEOUT="-1"))
+    for bad in ("0", "two", "1.5"):
+        with pytest.raises(ConfigError, match=r"^ALOCITY_CONCURRENCY=.* must be"):
+            ClientSettings.from_env(env(tmp_path, ALOCITY_CONCURRENCY=bad))
+    assert ClientSettings.from_env(env(tmp_path, ALOCITY_CONCURRENCY="1")).concurrency == 1
 
 
 def test_from_values_for_resource_config(tmp_path: Path) -> None:
