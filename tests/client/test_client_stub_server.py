@@ -34,12 +34,15 @@ class Script(BaseHTTPRequestHandler):
 
     replies: list[dict] = []
     seen: list[dict[str, str]] = []
+    set_cookie: str | None = None  # sent with every GET reply when set (e.g. a load balancer's)
 
     def _send(self, body: dict) -> None:
         raw = json.dumps(body).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(raw)))
+        if self.command == "GET" and type(self).set_cookie:
+            self.send_header("set-cookie", type(self).set_cookie)
         self.end_headers()
         self.wfile.write(raw)
 
@@ -108,6 +111,19 @@ def test_headers_sent(scripted) -> None:
     assert headers["accept"] == "application/json"
     assert headers["user-agent"] == USER_AGENT and USER_AGENT.startswith("alocity-etl/")
     assert headers["authorization"].startswith("Bearer ")
+
+
+def test_cookies_set_by_the_server_are_sent_back(scripted) -> None:
+    # The client prepares requests itself (api._prepare), not through Session.request: the
+    # session's cookie jar (e.g. a load balancer's stickiness cookie) must still ride along.
+    handler, client = scripted
+    handler.replies = [envelope([])]
+    handler.set_cookie = "AWSALB=sticky-1; Path=/"
+    client.get("groups")
+    client.get("groups", params={"pageNumber": 2})
+    first, second = ({k.lower(): v for k, v in h.items()} for h in handler.seen)
+    assert "cookie" not in first
+    assert second["cookie"] == "AWSALB=sticky-1"
 
 
 def test_non_envelope_json_is_malformed(scripted) -> None:
