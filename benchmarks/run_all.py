@@ -36,7 +36,8 @@ def headline(name: str, data: dict) -> str:
     if name == "api_floor":
         return (
             f"ratio {data['ratio']} (<= 1.06), requests {data['requests']}, "
-            f"429s {data['responses_429']}, wall {data['wall_s']} s"
+            f"429s {data['responses_429']}, wall {data['wall_s']} s; at the real window "
+            f"{data.get('real_rate_limit') or '-'}: ratio {data.get('ratio_real_window') or '-'}"
         )
     if name == "throughput":
         return (
