@@ -2,7 +2,7 @@
 
 Layout::
 
-    raw.pages                  every fetched payload (see raw_archive)
+    raw.pages                  every fetched payload (a view over raw.page_meta + page_parts)
     history.<table>            SCD2 versions of each versioned table (+ child tables)
     history.<table>_as_of(ts)  table macro: source state at ts
     main.<table>               view: current, non-deleted rows of history.<table>

@@ -16,6 +16,13 @@ import duckdb
 DEFAULT_PATH = Path("warehouse/alocity.duckdb")
 ENV_VAR = "ALOCITY_WAREHOUSE"
 _MAGIC = b"DUCK"  # DuckDB files carry it at byte offset 8
+# Rows per row group (DuckDB's default is 122,880). A commit's checkpoint rewrites a table's
+# last, still-filling row group whole, so its memory grows with that row group's bytes;
+# with raw payload parts of raw_archive.PART_BYTES this caps one at ~8 MB of payload (a
+# 90-day backfill peaked at 499 MB RSS with the default, see benchmarks/README.md). Not
+# stored in the file: it applies to what this connection writes, so it is set on every open.
+ROW_GROUP_ROWS = 16_384
+_ALIAS = "warehouse"
 
 
 class WarehouseError(Exception):
@@ -72,10 +79,16 @@ def connect(
             raise WarehousePathError(f"cannot create warehouse directory {p.parent}: {e.strerror}") from None
         if not os.access(p.parent, os.W_OK):
             raise WarehousePathError(f"cannot create warehouse {p}: directory {p.parent} is not writable")
+    # The file is attached (the only way to give ROW_GROUP_ROWS) and made the default
+    # database, so every query names its tables as on a plain duckdb.connect(path).
+    con = duckdb.connect(":memory:")
+    options = f"ROW_GROUP_SIZE {ROW_GROUP_ROWS}" + (", READ_ONLY" if read_only else "")
     try:
-        con = duckdb.connect(str(p), read_only=read_only)
-    except duckdb.IOException as e:
+        con.execute(f"ATTACH ? AS {_ALIAS} ({options})", [str(p)])
+    except duckdb.Error as e:
+        con.close()
         raise _translate(p, e) from None
+    con.execute(f"USE {_ALIAS}")
     con.execute("SET TimeZone = 'UTC'")  # row hashes and text casts of TIMESTAMPTZ depend on it
     return con
 

@@ -1,5 +1,9 @@
 """``raw.pages``: every fetched page payload, enough to rebuild every table offline.
 
+Stored as ``raw.page_meta`` (one row per page) and ``raw.page_parts`` (its compressed
+payload in parts of at most PART_BYTES, see migration 0006); ``raw.pages`` is the view
+joining them back, one row per page with the whole ``body_z``.
+
 A page is a dict with keys:
   ``body`` (required: the envelope's payload, never headers or tokens; stored as
   zlib-compressed JSON in ``body_z``, see `encode_body`; a page may carry its ``body_z``
@@ -28,8 +32,11 @@ from alocity_etl.warehouse.schema import register
 
 COLUMNS = (
     "sync_id", "load_seq", "page_seq", "resource", "endpoint", "parent_key", "params",
-    "page_number", "window_start", "window_end", "fetched_at", "body_z",
+    "page_number", "window_start", "window_end", "fetched_at",
 )  # fmt: skip
+# Parts this small stay inline in DuckDB's string segments, and ROW_GROUP_ROWS of them make
+# a row group of ~8 MB: what a checkpoint rewrites after each commit (migration 0006).
+PART_BYTES = 512
 
 
 def encode_body(body: Any) -> bytes:
@@ -86,6 +93,7 @@ def archive_pages(
         return 0
     default_endpoint = catalog_resource(resource).endpoint
     rows: dict[str, list[Any]] = {c: [] for c in COLUMNS}
+    parts: dict[str, list[Any]] = {"page_seq": [], "part": [], "chunk": []}
     for i, p in enumerate(pages):
         if "body" not in p:
             raise ValueError(f"raw page {i} of {resource} has no 'body' (the payload)")
@@ -102,33 +110,54 @@ def archive_pages(
         rows["window_start"].append(_ts(ws))
         rows["window_end"].append(_ts(we))
         rows["fetched_at"].append(_ts(p.get("fetched_at")))
-        rows["body_z"].append(p.get("body_z") or encode_body(p["body"]))
+        body_z = p.get("body_z") or encode_body(p["body"])
+        for k in range(0, max(len(body_z), 1), PART_BYTES):
+            parts["page_seq"].append(i)
+            parts["part"].append(k // PART_BYTES)
+            parts["chunk"].append(body_z[k : k + PART_BYTES])
     ts = pa.timestamp("us", tz="UTC")
     schema = pa.schema([
         ("sync_id", pa.int64()), ("load_seq", pa.int64()), ("page_seq", pa.int32()),
         ("resource", pa.string()), ("endpoint", pa.string()), ("parent_key", pa.string()),
         ("params", pa.string()), ("page_number", pa.int32()), ("window_start", ts),
-        ("window_end", ts), ("fetched_at", ts), ("body_z", pa.binary()),
+        ("window_end", ts), ("fetched_at", ts),
     ])  # fmt: skip
-    arrow = pa.Table.from_pydict(rows, schema=schema)
-    register(con, "_raw_pages_in", arrow)
-    try:
-        cols = ", ".join(COLUMNS)
-        con.execute(f"INSERT INTO raw.pages ({cols}) SELECT {cols} FROM _raw_pages_in")
-    finally:
-        con.unregister("_raw_pages_in")
+    part_table = pa.table({
+        "load_seq": pa.array([load_seq] * len(parts["page_seq"]), pa.int64()),
+        "page_seq": pa.array(parts["page_seq"], pa.int32()),
+        "part": pa.array(parts["part"], pa.int32()),
+        "chunk": pa.array(parts["chunk"], pa.binary()),
+    })  # fmt: skip
+    cols = ", ".join(COLUMNS)
+    for name, arrow, sql in (
+        ("_raw_pages_in", pa.Table.from_pydict(rows, schema=schema),
+         f"INSERT INTO raw.page_meta ({cols}) SELECT {cols} FROM _raw_pages_in"),
+        ("_raw_parts_in", part_table, "INSERT INTO raw.page_parts SELECT * FROM _raw_parts_in"),
+    ):  # fmt: skip
+        register(con, name, arrow)
+        try:
+            con.execute(sql)
+        finally:
+            con.unregister(name)
     return len(pages)
 
 
 def load_pages(con: duckdb.DuckDBPyConnection, load_seq: int) -> list[dict[str, Any]]:
     """The pages of one load, in fetch order, as dicts shaped like `archive_pages` input."""
     rows = con.execute(
-        "SELECT resource, endpoint, parent_key, params, page_number, window_start, window_end, "
-        "fetched_at, body, body_z FROM raw.pages WHERE load_seq = ? ORDER BY page_seq",
+        "SELECT page_seq, resource, endpoint, parent_key, params, page_number, window_start, "
+        "window_end, fetched_at, body, body_z FROM raw.page_meta WHERE load_seq = ? ORDER BY page_seq",
         [load_seq],
     ).fetchall()
+    chunks: dict[int, list[bytes]] = {}
+    for seq, chunk in con.execute(
+        "SELECT page_seq, chunk FROM raw.page_parts WHERE load_seq = ? ORDER BY page_seq, part", [load_seq]
+    ).fetchall():
+        chunks.setdefault(seq, []).append(chunk)
     out = []
-    for res, ep, pk, params, num, ws, we, fetched, body, body_z in rows:
+    for seq, res, ep, pk, params, num, ws, we, fetched, body, body_z in rows:
+        if body_z is None and seq in chunks:  # pages before migration 0006 keep body_z whole
+            body_z = b"".join(chunks[seq])
         out.append({
             "resource": res, "endpoint": ep,
             "parent_key": None if pk is None else json.loads(pk),

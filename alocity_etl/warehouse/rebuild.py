@@ -31,7 +31,7 @@ def rebuild_tables(wh: Warehouse) -> dict[str, int]:
     # refuse rather than silently drop its rows.
     lost = con.execute(
         "SELECT l.load_seq, l.resource FROM meta.resource_loads l WHERE l.frames_supplied "
-        "AND NOT EXISTS (SELECT 1 FROM raw.pages p WHERE p.load_seq = l.load_seq) ORDER BY 1"
+        "AND NOT EXISTS (SELECT 1 FROM raw.page_meta p WHERE p.load_seq = l.load_seq) ORDER BY 1"
     ).fetchall()
     if lost:
         from alocity_etl.warehouse.connection import WarehouseError

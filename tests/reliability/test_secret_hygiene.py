@@ -55,8 +55,12 @@ def dump_warehouse(path: Path) -> str:
     con.create_function("raw_json", body_text, ["BLOB"], "VARCHAR", null_handling="special")
     try:
         parts = []
+        # raw.page_parts holds payloads in compressed parts: they are read whole, as text,
+        # through the raw.pages view that joins them back.
         for schema, table in con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() ORDER BY 1, 2"
+            "SELECT schema_name, table_name FROM duckdb_tables() "
+            "WHERE (schema_name, table_name) <> ('raw', 'page_parts') "
+            "UNION ALL SELECT 'raw', 'pages' ORDER BY 1, 2"
         ).fetchall():
             cols = [
                 c

@@ -102,16 +102,28 @@ def test_migrations_idempotent_and_upgrade_from_previous(tmp_path: Path) -> None
         "INSERT INTO raw.pages (sync_id, page_seq, resource, endpoint, body) "
         "VALUES (1, 0, 'groups', 'groups', '[{\"id\": 7}]')"
     )
+    con.execute(
+        "INSERT INTO raw.pages (sync_id, load_seq, page_seq, resource, endpoint, body_z) "
+        "VALUES (1, 1, 0, 'groups', 'groups', ?)",
+        [raw_archive.encode_body([{"id": 8}])],
+    )
     assert migrations.current_version(con) == latest - 1
     con.close()
     with pytest.raises(WarehouseError, match="schema version"):
         Warehouse.open(path, read_only=True)  # read-only never migrates
     with Warehouse.open(path) as wh:  # upgrades in place, data kept
         assert migrations.current_version(wh.con) == latest
-        assert wh.con.execute("SELECT resource, load_seq FROM raw.pages").fetchall() == [("groups", None)]
+        rows = wh.con.execute("SELECT resource, load_seq FROM raw.pages ORDER BY load_seq").fetchall()
+        assert rows == [("groups", 1), ("groups", None)]
         # A payload stored as text before 0005 (body_z) still reads back.
-        body, body_z = wh.con.execute("SELECT body, body_z FROM raw.pages").fetchall()[0]
+        body, body_z = wh.con.execute("SELECT body, body_z FROM raw.pages WHERE load_seq IS NULL").fetchall()[
+            0
+        ]
         assert body_z is None and raw_archive.decode_body(body_z, body) == [{"id": 7}]
+        # One stored whole before 0006 (parts) too, through the view and through load_pages.
+        (body_z,) = wh.con.execute("SELECT body_z FROM raw.pages WHERE load_seq = 1").fetchall()[0]
+        assert raw_archive.decode_body(body_z) == [{"id": 8}]
+        assert [p["body"] for p in raw_archive.load_pages(wh.con, 1)] == [[{"id": 8}]]
         assert migrations.migrate(wh.con) == []
     with Warehouse.open(path) as wh:
         assert migrations.migrate(wh.con) == []
@@ -137,3 +149,20 @@ def test_lock_timeout_waits_for_the_other_writer(tmp_path: Path) -> None:
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_tables_written_through_the_warehouse_get_small_row_groups(tmp_path: Path) -> None:
+    """ROW_GROUP_ROWS applies on every open (DuckDB does not store it in the file): it is
+    what keeps a checkpoint's rewrite of the last row group small."""
+    from alocity_etl.warehouse.connection import ROW_GROUP_ROWS
+
+    path = tmp_path / "rg.duckdb"
+    n = ROW_GROUP_ROWS * 2 + 100
+    Warehouse.open(path).close()
+    with Warehouse.open(path) as wh:  # a second open: the setting is not remembered by the file
+        wh.con.execute(f"CREATE TABLE main.rg AS SELECT range AS i FROM range({n})")
+        wh.con.execute("CHECKPOINT")
+        groups = wh.con.execute(
+            "SELECT count(DISTINCT row_group_id), max(count) FROM pragma_storage_info('main.rg')"
+        ).fetchall()[0]
+    assert groups[0] == 3 and groups[1] <= ROW_GROUP_ROWS

@@ -1,0 +1,58 @@
+"""A long access-log window: the file is written day by day and let go every few days."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pipeline_helpers import start_sandbox
+
+from alocity_etl import pipeline
+from alocity_etl.catalog import resource
+from alocity_etl.client import AlocityClient, ClientSettings
+from alocity_etl.warehouse import Warehouse
+
+
+@pytest.mark.parametrize("max_days", [1, 2, 8])
+def test_the_writer_is_reopened_after_writer_max_days(
+    max_days: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB holds memory per committed day until the file is closed (benchmarks/memory.py):
+    a backfill reopens its writer every WRITER_MAX_DAYS days, and lands the same rows."""
+    opened: list[bool] = []
+    real_open = Warehouse.open
+
+    def counting_open(*a: Any, **kw: Any) -> Warehouse:
+        opened.append(bool(kw.get("read_only")))
+        return real_open(*a, **kw)
+
+    monkeypatch.setattr(pipeline, "WRITER_MAX_DAYS", max_days)
+    monkeypatch.setattr(pipeline, "HOLD_WRITER_S", 30.0)  # only the day cap lets the file go
+    monkeypatch.setattr(Warehouse, "open", counting_open)
+    sb = start_sandbox()
+    try:
+        settings = ClientSettings.from_values(
+            base_url=sb.base_url,
+            access_key=sb.access_key,
+            rate_limit="100000/1s",
+            cache_dir=str(tmp_path / "c"),
+        )
+        end = sb.admin.clock().replace(hour=0, minute=0, second=0, microsecond=0)
+        window = (end - timedelta(days=4), end)
+        with AlocityClient(settings) as client:
+            result = pipeline.sync_resource(
+                client,
+                str(tmp_path / "w.duckdb"),
+                resource("access_logs"),
+                "r1",
+                window=window,
+                log=lambda _m: None,
+            )
+        truth = sb.admin.ground_truth(table="access_logs", from_=window[0], to=window[1])
+    finally:
+        sb.stop()
+    writes = opened.count(False) - 1  # the first open only finds the run's sync
+    assert writes == -(-4 // max_days)  # ceil(days / max_days)
+    assert result.tables["access_logs"].row_count == len(truth) > 0
