@@ -101,8 +101,9 @@ def raw_page(resource: Resource, page: Page, window: tuple[datetime, datetime] |
 def _table_result(wh: Warehouse, table: str, stats: Any, sync_id: int) -> TableResult:
     row = wh.con.execute(f'SELECT count(*) FROM main."{table}"').fetchone()
     cols = wh.con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = 'main' AND table_name = ? ORDER BY ordinal_position",
+        "SELECT column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ? "
+        "ORDER BY column_index",
         [table],
     ).fetchall()
     changes = wh.con.execute(
@@ -246,6 +247,15 @@ def sync_resource(
     # analyst's query is never blocked by a rate-limited fetch.
     writer: Warehouse | None = None
     writer_days = 0
+    results: dict[str, TableResult] | None = None
+
+    def _results(wh: Warehouse) -> dict[str, TableResult]:
+        return {
+            table: _table_result(wh, table, totals.get(table) or MergeStats(), sync_id)
+            for table, (res, _) in tables().items()
+            if res.name == resource.name
+        }
+
     try:
         for i, day in enumerate(windows):
             if writer is not None and (
@@ -280,6 +290,8 @@ def sync_resource(
                 totals[table] = totals.get(table, MergeStats()) + stats
             if per_day:
                 progress.advance()
+        if writer is not None:  # still open: read the results on it rather than reopen the file
+            results = _results(writer)
     finally:
         if writer is not None:
             writer.close()
@@ -289,12 +301,9 @@ def sync_resource(
 
     after = client.stats.as_dict()
     delta = {k: round(after[k] - before.get(k, 0), 3) for k in after}
-    with Warehouse.open(warehouse_path, read_only=True, lock_timeout=lock_timeout_s) as wh:
-        results = {
-            table: _table_result(wh, table, totals.get(table) or MergeStats(), sync_id)
-            for table, (res, _) in tables().items()
-            if res.name == resource.name
-        }
+    if results is None:
+        with Warehouse.open(warehouse_path, read_only=True, lock_timeout=lock_timeout_s) as wh:
+            results = _results(wh)
     return ResourceResult(resource.name, sync_id, results, delta, unavailable)
 
 

@@ -29,8 +29,8 @@ def latest_version(directory: Path = MIGRATIONS_DIR) -> int:
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
     """Applied schema version, 0 for an empty database."""
     exists = con.execute(
-        "SELECT count(*) FROM information_schema.tables "
-        "WHERE table_schema = 'meta' AND table_name = 'schema_version'"
+        "SELECT count(*) FROM duckdb_tables() "  # not information_schema: ~3x faster, on every open
+        "WHERE database_name = current_database() AND schema_name = 'meta' AND table_name = 'schema_version'"
     ).fetchall()[0]
     if not exists or not exists[0]:
         return 0

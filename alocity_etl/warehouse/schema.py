@@ -64,9 +64,12 @@ def norm_type(t: str) -> str:
 
 def column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
     """Stored columns (incl. bookkeeping) -> DuckDB type, in table order; {} if absent."""
+    # duckdb_columns() rather than information_schema (a view over it): ~2.5x faster,
+    # and this runs several times per table per write.
     rows = con.execute(
-        "SELECT column_name, data_type FROM information_schema.columns "
-        "WHERE table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+        "SELECT column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = ? AND table_name = ? "
+        "ORDER BY column_index",
         [_schema(table), table],
     ).fetchall()
     return {c: norm_type(t) for c, t in rows}
