@@ -19,7 +19,8 @@ rate-bound; the first window's burst is free, so slightly under 1 is possible.
 Target: ratio <= 1.06 with zero 429s. Writes benchmarks/results/api_floor.json.
 
 The compressed window shrinks the floor 12x but not a run's fixed cost (Dagster writes
-~400 run events, ~8 s a sync here), so the headline ratio overstates it 12x. `--real-rate`
+~400 run events and runs 12 check steps, ~4 s a sync here), so the headline ratio
+overstates it 12x. `--real-rate`
 (default 100/60s, the account's real budget) also runs the Dagster path at the real
 window (about 6 minutes): `ratio_real_window`, what a nightly sync actually costs.
 
