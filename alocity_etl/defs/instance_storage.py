@@ -68,10 +68,10 @@ class _EngineCache:
             if pinned:
                 self._pinned.add(url)
             else:
-                self._engines.move_to_end(url)
-                evictable = [u for u in self._engines if u != url and u not in self._pinned]
-                while len(self._engines) - len(self._pinned) > self.keep and evictable:
-                    self._engines.pop(evictable.pop(0)).dispose()
+                self._engines.move_to_end(url)  # the newest: never among the evicted (keep >= 1)
+                unpinned = [u for u in self._engines if u not in self._pinned]
+                for old in unpinned[: max(0, len(unpinned) - self.keep)]:
+                    self._engines.pop(old).dispose()
             return engine
 
     def dispose(self) -> None:
