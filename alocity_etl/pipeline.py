@@ -21,6 +21,7 @@ from alocity_etl.staging import PageJournal
 from alocity_etl.testhooks import pause_at
 from alocity_etl.warehouse import MergeStats, Warehouse
 from alocity_etl.warehouse.raw_archive import encode_body
+from alocity_etl.warehouse.schema import catalog_columns
 
 Log = Callable[[str], None]
 
@@ -100,12 +101,7 @@ def raw_page(resource: Resource, page: Page, window: tuple[datetime, datetime] |
 
 def _table_result(wh: Warehouse, table: str, stats: Any, sync_id: int) -> TableResult:
     row = wh.con.execute(f'SELECT count(*) FROM main."{table}"').fetchone()
-    cols = wh.con.execute(
-        "SELECT column_name, data_type FROM duckdb_columns() "
-        "WHERE database_name = current_database() AND schema_name = 'main' AND table_name = ? "
-        "ORDER BY column_index",
-        [table],
-    ).fetchall()
+    cols = catalog_columns(wh.con, "main", table)
     changes = wh.con.execute(
         "SELECT change_kind, column_name, coalesce(old_type, ''), coalesce(new_type, '') "
         "FROM meta.schema_changes WHERE table_name = ? AND sync_id = ?",

@@ -62,17 +62,21 @@ def norm_type(t: str) -> str:
     return {"TIMESTAMP WITH TIME ZONE": "TIMESTAMPTZ", "INT": "INTEGER", "FLOAT8": "DOUBLE"}.get(t, t)
 
 
-def column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
-    """Stored columns (incl. bookkeeping) -> DuckDB type, in table order; {} if absent."""
+def catalog_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[tuple[str, str]]:
+    """(column, DuckDB's type name) of a table or view of the warehouse, in order; [] if absent."""
     # duckdb_columns() rather than information_schema (a view over it): ~2.5x faster,
     # and this runs several times per table per write.
-    rows = con.execute(
+    return con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() "
         "WHERE database_name = current_database() AND schema_name = ? AND table_name = ? "
         "ORDER BY column_index",
-        [_schema(table), table],
+        [schema, table],
     ).fetchall()
-    return {c: norm_type(t) for c, t in rows}
+
+
+def column_types(con: duckdb.DuckDBPyConnection, table: str) -> dict[str, str]:
+    """Stored columns (incl. bookkeeping) -> DuckDB type, in table order; {} if absent."""
+    return {c: norm_type(t) for c, t in catalog_columns(con, _schema(table), table)}
 
 
 def source_columns(con: duckdb.DuckDBPyConnection, table: str) -> list[str]:
