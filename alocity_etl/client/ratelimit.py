@@ -23,6 +23,10 @@ consecutive 429s (also shared). After the pause, the account slows down for two
 windows: requests are spaced evenly (one per W/N) instead of in bursts, since a
 429 means our view of the budget was wrong (another client of the key, clock or
 latency jitter) and bursts are what hit the boundary.
+
+No limit (`ALOCITY_RATE_LIMIT=none`, a local sandbox only): no log is kept (its
+bookkeeping is ~0.3 ms a request, a sixth of a local round trip); 429 pauses
+still apply.
 """
 
 from __future__ import annotations
@@ -62,20 +66,22 @@ class SharedRateLimiter:
         self.db_path = settings.cache_dir / f"{stem}.sqlite"
         self.state_path = settings.cache_dir / f"{stem}.json"
         self._state_view = JsonFileView(self.state_path)  # read on every admission
-        rate = Rate(self.limit, round(self.effective_window_s * 1000))
-        # A table per rate spec: a process configured differently (a test, a changed env) does not
-        # read another spec's log as its own.
-        table = f"requests_{self.limit}_{rate.interval}"
-        self._bucket = SQLiteBucket.init_from_file(
-            [rate], table=table, db_path=str(self.db_path), use_file_lock=True
-        )
-        # Every bucket call below runs inside `_locked()`, on the same lock file as the bucket's
-        # own FileLock (which guarded the table's creation above). Per request that FileLock
-        # costs ~0.3 ms; the ProcessLock ~2 us. A thread lock keeps the bucket's internal guard.
+        self._bucket: SQLiteBucket | None = None
+        if self.limit is not None:
+            rate = Rate(self.limit, round(self.effective_window_s * 1000))
+            # A table per rate spec: a process configured differently (a test, a changed env) does
+            # not read another spec's log as its own.
+            table = f"requests_{self.limit}_{rate.interval}"
+            self._bucket = SQLiteBucket.init_from_file(
+                [rate], table=table, db_path=str(self.db_path), use_file_lock=True
+            )
+            # Every bucket call below runs inside `_locked()`, on the same lock file as the
+            # bucket's own FileLock (which guarded the table's creation above). Per request that
+            # FileLock costs ~0.3 ms; the ProcessLock ~2 us. A thread lock keeps the bucket's guard.
+            self._bucket.lock = threading.RLock()
+            with contextlib.suppress(OSError):
+                self.db_path.chmod(0o600)
         self._lock = ProcessLock(str(self.db_path) + ".lock")
-        self._bucket.lock = threading.RLock()
-        with contextlib.suppress(OSError):
-            self.db_path.chmod(0o600)
         self._last_leak = 0.0
         self._strikes_seen = False
 
@@ -101,23 +107,35 @@ class SharedRateLimiter:
         started = time.monotonic()
         deadline = started + 3600  # a budget exhausted for an hour is a misconfiguration, not load
         while True:
-            with self._locked():
-                now = time.time()
-                state = self._state_view.read()
-                pause = max(float(state.get("blocked_until", 0.0)), float(state.get("next_at", 0.0))) - now
-                if pause <= 0:
-                    item = RateItem("request", int(now * 1000))
-                    if self._bucket.put(item):
-                        self._after_admit(now, state)
-                        return time.monotonic() - started
-                    wait = max(self._bucket.waiting(item), 1) / 1000
-                else:
-                    wait = pause
+            if self._bucket is None:  # no limit: only a 429's shared pause holds a request back
+                wait = float(self._state_view.read().get("blocked_until", 0.0)) - time.time()
+                if wait <= 0:
+                    return time.monotonic() - started
+            else:
+                wait = self._admit()
+                if wait is None:
+                    return time.monotonic() - started
             if time.monotonic() + wait > deadline:
                 raise RateLimiterTimeout("the shared rate budget stayed exhausted for over an hour")
             time.sleep(wait)
 
+    def _admit(self) -> float | None:
+        """Log one request if the budget admits it now (None), else the seconds to wait."""
+        assert self._bucket is not None
+        with self._locked():
+            now = time.time()
+            state = self._state_view.read()
+            pause = max(float(state.get("blocked_until", 0.0)), float(state.get("next_at", 0.0))) - now
+            if pause > 0:
+                return pause
+            item = RateItem("request", int(now * 1000))
+            if self._bucket.put(item):
+                self._after_admit(now, state)
+                return None
+            return max(self._bucket.waiting(item), 1) / 1000
+
     def _after_admit(self, now: float, state: dict) -> None:
+        assert self._bucket is not None and self.limit is not None
         if now - float(state.get("last_429", 0.0)) < 2 * self.effective_window_s:
             # Slowed down after a 429: the next request of any process waits one even spacing.
             state["next_at"] = now + self.effective_window_s / self.limit
@@ -162,5 +180,6 @@ class SharedRateLimiter:
 
     def close(self) -> None:
         with contextlib.suppress(Exception):
-            self._bucket.close()
+            if self._bucket is not None:
+                self._bucket.close()
         self._lock.close()

@@ -51,13 +51,20 @@ class Secret:
         return (Secret, (self._value,))
 
 
-def parse_rate_limit(spec: str) -> tuple[int, float]:
-    """`"100"` -> (100, 60.0) per minute; `"20/2s"`, `"100/1m"`, `"30/3s"`, `"100/60"` (seconds) -> (N, W)."""
+def parse_rate_limit(spec: str) -> tuple[int | None, float]:
+    """`"100"` -> (100, 60.0) per minute; `"20/2s"`, `"100/1m"`, `"30/3s"`, `"100/60"` (seconds) -> (N, W).
+
+    `"none"` -> (None, 60.0): no client-side limit, for a sandbox on this machine that has none
+    (`alocity-etl sandbox --rate-limit none`); ClientSettings refuses it for any other host. The
+    window then only bounds the backoff after a 429.
+    """
+    if (spec or "").strip().lower() == "none":
+        return None, 60.0
     m = _RATE_RE.match(spec or "")
     if not m or int(m.group(1)) <= 0:
         raise ConfigError(
             f"ALOCITY_RATE_LIMIT={spec!r} is not a rate: "
-            "use requests per minute (e.g. 100) or N/WINDOW (e.g. 20/2s)"
+            "use requests per minute (e.g. 100) or N/WINDOW (e.g. 20/2s), or none for a local sandbox"
         )
     count = int(m.group(1))
     if "/" not in spec:
@@ -112,7 +119,7 @@ class ClientSettings:
 
     access_key: Secret
     base_url: str = DEFAULT_BASE_URL
-    rate_limit: int = DEFAULT_RATE_LIMIT  # requests per rate_window_s, per account
+    rate_limit: int | None = DEFAULT_RATE_LIMIT  # requests per rate_window_s, per account; None: no limit
     rate_window_s: float = 60.0
     rate_margin_s: float | None = None  # added to the window to absorb latency jitter; None = auto
     page_size: int = DEFAULT_PAGE_SIZE
@@ -142,8 +149,13 @@ class ClientSettings:
             )
         object.__setattr__(self, "base_url", validate_base_url(self.base_url))
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
-        if self.rate_limit <= 0 or self.rate_window_s <= 0:
+        if (self.rate_limit is not None and self.rate_limit <= 0) or self.rate_window_s <= 0:
             raise ConfigError("the rate limit must be a positive number of requests per positive window")
+        if self.rate_limit is None and not _is_loopback(urlsplit(self.base_url).hostname or ""):
+            raise ConfigError(
+                f"ALOCITY_RATE_LIMIT=none is only for a sandbox on this machine, not {self.base_url}: "
+                "the Alocity API allows 100 requests a minute per account (unset ALOCITY_RATE_LIMIT)"
+            )
         if self.page_size <= 0:
             raise ConfigError(f"ALOCITY_PAGE_SIZE={self.page_size} must be a positive integer")
         if self.concurrency < 1:
@@ -178,6 +190,8 @@ class ClientSettings:
 
     @property
     def rate_description(self) -> str:
+        if self.rate_limit is None:
+            return "no client-side limit (local sandbox)"
         return f"{self.rate_limit} requests / {self.rate_window_s:g}s"
 
     @classmethod

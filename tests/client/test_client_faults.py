@@ -55,6 +55,24 @@ def test_429_pause_is_shared_by_clients_of_the_account(client_sandbox, make_clie
     assert b.stats.throttled_seconds >= 0.5
 
 
+def test_without_a_limit_no_log_is_kept_but_429_pauses_hold(client_sandbox, make_client, tmp_path) -> None:
+    sb = client_sandbox
+    a, b = make_client(sb, rate_limit=None), make_client(sb, rate_limit=None)
+    for _ in range(30):
+        a.get(GROUPS)
+    assert not list((tmp_path / "cache").glob("ratelimit-*.sqlite"))  # no per-request bookkeeping
+    sb.admin.set_faults(endpoint="groups", burst_429=1, retry_after=1)
+    a_thread = threading.Thread(target=a.get, args=(GROUPS,))
+    a_thread.start()
+    time.sleep(0.3)  # a got its 429 and paused the account
+    started = time.monotonic()
+    b.get(endpoint_path("sites"))
+    assert time.monotonic() - started >= 0.5  # b waited for a's pause
+    a_thread.join()
+    assert a.stats.responses_429 == 1
+    assert b.stats.throttled_seconds >= 0.5
+
+
 def test_5xx_retried_then_succeeds(client_sandbox, make_client) -> None:
     sb = client_sandbox
     client = make_client(sb)

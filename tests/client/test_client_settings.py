@@ -77,7 +77,18 @@ def test_rate_limit_specs(spec: str, expected: tuple[int, float]) -> None:
     assert parse_rate_limit(spec) == expected
 
 
-@pytest.mark.parametrize("spec", ["fast", "0", "-3", "10/0s", "10/xs"])
+def test_no_rate_limit_only_for_a_local_sandbox(tmp_path: Path) -> None:
+    assert parse_rate_limit("none") == parse_rate_limit(" None ") == (None, 60.0)
+    local = ClientSettings.from_env(
+        env(tmp_path, ALOCITY_RATE_LIMIT="none", ALOCITY_BASE_URL="http://127.0.0.1:8")
+    )
+    assert local.rate_limit is None
+    assert "no client-side limit" in local.rate_description
+    with pytest.raises(ConfigError, match=r"ALOCITY_RATE_LIMIT=none is only for a sandbox on this machine"):
+        ClientSettings.from_env(env(tmp_path, ALOCITY_RATE_LIMIT="none"))  # the real API
+
+
+@pytest.mark.parametrize("spec", ["fast", "0", "-3", "10/0s", "10/xs", "nothing"])
 def test_bad_rate_limit(tmp_path: Path, spec: str) -> None:
     with pytest.raises(ConfigError, match="ALOCITY_RATE_LIMIT"):
         ClientSettings.from_env(env(tmp_path, ALOCITY_RATE_LIMIT=spec))
