@@ -2,7 +2,7 @@
 
 No Dagster and no warehouse code here. Settings come from the environment
 (`ClientSettings.from_env()`): ALOCITY_ACCESS_KEY (required), ALOCITY_BASE_URL,
-ALOCITY_RATE_LIMIT (per minute, or N/WINDOW such as 20/2s), ALOCITY_PAGE_SIZE,
+ALOCITY_RATE_LIMIT (per minute, N/WINDOW such as 20/2s, or none for a local sandbox), ALOCITY_PAGE_SIZE,
 ALOCITY_CACHE_DIR, ALOCITY_CONNECT_TIMEOUT, ALOCITY_READ_TIMEOUT,
 ALOCITY_MAX_ATTEMPTS, ALOCITY_RETRY_MAX_SECONDS, ALOCITY_CONCURRENCY.
 

@@ -76,7 +76,8 @@ def _report(client: AlocityClient, settings: ClientSettings) -> list[str]:
             else ("available (events in the last 24h)" if logs else "available (no events in the last 24h)"),
         )
     )
-    lines.append(_row("rate budget", f"{settings.rate_description}, shared by every process using this key"))
+    shared = "" if settings.rate_limit is None else ", shared by every process using this key"
+    lines.append(_row("rate budget", settings.rate_description + shared))
     expires = client.tokens.expires_at()
     if expires is not None:
         lines.append(_row("token valid until", f"{expires.strftime('%H:%M:%S')} UTC"))

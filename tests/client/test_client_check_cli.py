@@ -57,6 +57,14 @@ def test_check_healthy_account(make_sandbox, tmp_path: Path) -> None:
     no_secrets(result.stdout + result.stderr, tmp_path / "cache")
 
 
+def test_check_without_a_rate_limit_says_so(make_sandbox, tmp_path: Path) -> None:
+    sb = make_sandbox(access_key=KEY)  # a sandbox without a rate limit
+    result = run_check(sb, tmp_path, ALOCITY_RATE_LIMIT="none")
+    assert result.returncode == 0, result.stderr
+    assert re.search(r"rate budget\s+no client-side limit \(local sandbox\)\n", result.stdout)
+    no_secrets(result.stdout + result.stderr, tmp_path / "cache")
+
+
 def test_check_revoked_key_fails_with_one_line(make_sandbox, tmp_path: Path) -> None:
     sb = make_sandbox(access_key=KEY)
     sb.admin.revoke()
