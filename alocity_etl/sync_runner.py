@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import sys
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from dagster import DagsterInstance, build_reconstructable_job, execute_job
-from filelock import FileLock, Timeout
 
 from alocity_etl.catalog import tables as catalog_tables
 from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES
 from alocity_etl.pipeline import finish_run
+from alocity_etl.sync_lock import sync_lock
 from alocity_etl.warehouse import WarehouseError
 
 WAREHOUSE_TABLES = frozenset(catalog_tables())
@@ -114,41 +111,6 @@ def access_log_range(start: str, days: int | None, today: datetime | None = None
     if days is not None:
         first = max(first, today - timedelta(days=days))
     return first.isoformat(), last.isoformat()
-
-
-class SyncBusyError(WarehouseError):
-    """Another sync of the same warehouse kept running past the wait (ALOCITY_SYNC_WAIT_S)."""
-
-
-@contextmanager
-def sync_lock(warehouse: str, wait_s: float, log: Callable[[str], None]) -> Iterator[None]:
-    """One sync of a warehouse at a time (across processes): `<warehouse>.sync.lock`.
-
-    Two syncs started together must not interleave their Dagster runs (each would write
-    half of the other's snapshot): the second waits up to `wait_s`, then is refused.
-    The lock is an OS lock (fcntl), so a killed holder releases it at once.
-    """
-    base = Path(warehouse)
-    base.parent.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(base.with_name(base.name + ".sync.lock")))
-    owner = base.with_name(base.name + ".sync.owner")
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        holder = owner.read_text().strip() if owner.exists() else "?"
-        log(f"another sync of {warehouse} is running (process {holder}); waiting up to {wait_s:g}s")
-        try:
-            lock.acquire(timeout=wait_s, poll_interval=0.2)
-        except Timeout:
-            raise SyncBusyError(
-                f"another sync of {warehouse} is still running (process {holder}) after {wait_s:g}s; "
-                "not starting a second one (raise ALOCITY_SYNC_WAIT_S to wait longer)"
-            ) from None
-    try:
-        owner.write_text(f"{os.getpid()}\n")
-        yield
-    finally:
-        lock.release()
 
 
 def _close_interrupted(warehouse: str, lock_timeout_s: float) -> int:

@@ -22,7 +22,7 @@ from dagster import (
 )
 
 from alocity_etl.catalog import API_PREFIX, CATALOG, ENDPOINTS, ChildTable, Resource, WriteMode
-from alocity_etl.defs.resources import AlocityApi, WarehouseResource
+from alocity_etl.defs.resources import AlocityApi, SyncGuard, WarehouseResource
 from alocity_etl.pipeline import ResourceResult, sync_resource
 from alocity_etl.settings import PipelineSettings
 
@@ -138,7 +138,13 @@ def build_resource_asset(resource: Resource, settings: PipelineSettings):
         backfill_policy=backfill,
         description=f"Fetch {resource.name} from Alocity and write its tables.",
     )
-    def _asset(context: AssetExecutionContext, alocity: AlocityApi, warehouse: WarehouseResource):
+    def _asset(
+        context: AssetExecutionContext,
+        alocity: AlocityApi,
+        warehouse: WarehouseResource,
+        sync_guard: SyncGuard,
+    ):
+        del sync_guard  # held for the run (see SyncGuard)
         window = context.partition_time_window if partitions else None
         with alocity.client() as client:
             result = sync_resource(

@@ -72,7 +72,9 @@ def build_quality_check(table: str) -> AssetChecksDefinition:
         context: AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> Iterator[AssetCheckResult]:
         selected = context.selected_asset_check_keys
-        with Warehouse.open(warehouse.path, read_only=True) as wh:
+        # Waits like the loading steps do for a file another process holds for writing (an
+        # analyst's --write session, a second sync's preflight) instead of failing the check.
+        with Warehouse.open(warehouse.path, read_only=True, lock_timeout=warehouse.lock_timeout_s) as wh:
             for name, rule in rules.items():
                 if AssetCheckKey(AssetKey(table), name) in selected:
                     yield _result(rule, wh)

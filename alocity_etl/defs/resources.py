@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
 from alocity_etl.client import AlocityClient, ClientSettings
 from alocity_etl.settings import env_settings
+from alocity_etl.sync_lock import sync_lock
 
 
 class AlocityApi(ConfigurableResource):
@@ -46,8 +50,25 @@ class WarehouseResource(ConfigurableResource):
     lock_timeout_s: float = 120.0  # wait this long for a file held by an analyst or another writer
 
 
+class SyncGuard(ConfigurableResource):
+    """The warehouse's sync lock for a run's whole duration, however the run was launched (UI,
+    schedule, `dagster job execute`; already held when `alocity-etl sync` runs it, see
+    sync_lock.py), so two syncs never interleave their snapshots. Only the loading assets take
+    it: sensors and checks read the warehouse resource without waiting on a sync."""
+
+    warehouse: WarehouseResource
+    wait_s: float = 3600.0  # wait this long for another sync of the file (ALOCITY_SYNC_WAIT_S)
+
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator[SyncGuard]:
+        log = context.log.info if context.log is not None else logging.getLogger(__name__).info
+        with sync_lock(self.warehouse.path, self.wait_s, log):
+            yield self
+
+
 def default_resources() -> dict[str, ConfigurableResource]:
     env = env_settings()
+    warehouse = WarehouseResource(path=env.warehouse, lock_timeout_s=env.lock_timeout_s)
     return {
         "alocity": AlocityApi(
             base_url=env.base_url,
@@ -56,5 +77,6 @@ def default_resources() -> dict[str, ConfigurableResource]:
             page_size=env.page_size,
             cache_dir=env.cache_dir,
         ),
-        "warehouse": WarehouseResource(path=env.warehouse, lock_timeout_s=env.lock_timeout_s),
+        "warehouse": warehouse,
+        "sync_guard": SyncGuard(warehouse=warehouse, wait_s=env.sync_wait_s),
     }

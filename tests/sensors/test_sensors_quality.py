@@ -3,6 +3,9 @@ pass on a clean warehouse, fail on each deliberate corruption."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from datetime import date
 from pathlib import Path
 
@@ -127,7 +130,9 @@ def test_schema_change_of_latest_sync(clean_warehouse: Path) -> None:
     assert _violations(clean_warehouse, "users")["column_schema_unchanged"] == 0
 
 
-def _run_checks(path: Path, table: str) -> dict[str, tuple[bool, AssetCheckSeverity]]:
+def _run_checks(
+    path: Path, table: str, lock_timeout_s: float = 120.0
+) -> dict[str, tuple[bool, AssetCheckSeverity]]:
     from alocity_etl.defs.checks import build_quality_check
     from alocity_etl.defs.resources import WarehouseResource
 
@@ -136,7 +141,7 @@ def _run_checks(path: Path, table: str) -> dict[str, tuple[bool, AssetCheckSever
         assets=[AssetSpec(table)],
         asset_checks=[check],
         jobs=[define_asset_job("checks", selection=AssetSelection.all_asset_checks())],
-        resources={"warehouse": WarehouseResource(path=str(path))},
+        resources={"warehouse": WarehouseResource(path=str(path), lock_timeout_s=lock_timeout_s)},
     )
     result = defs.resolve_job_def("checks").execute_in_process(
         instance=DagsterInstance.ephemeral(), raise_on_error=False
@@ -167,3 +172,26 @@ def test_dagster_check_reports_failure_and_severity(clean_warehouse: Path) -> No
     out = _run_checks(clean_warehouse, "users")
     assert out["primary_key_unique"] == (False, AssetCheckSeverity.ERROR)
     assert out["column_schema_unchanged"] == (False, AssetCheckSeverity.WARN)
+
+
+HOLD_WRITER = (
+    "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('held', flush=True); time.sleep(2)"
+)
+
+
+def test_dagster_checks_wait_for_a_writer_in_another_process(clean_warehouse: Path) -> None:
+    """A second sync's preflight or an analyst's --write session holds the file for a moment:
+    the checks wait for it (the warehouse resource's lock_timeout_s) instead of failing."""
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_WRITER, str(clean_warehouse)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        started = time.monotonic()
+        out = _run_checks(clean_warehouse, "users", lock_timeout_s=30)
+        assert time.monotonic() - started > 0.5  # it did wait
+        assert set(out) == {r.name for r in qa.rules_for("users")}
+        assert all(passed for passed, _ in out.values())
+    finally:
+        holder.kill()
+        holder.wait()
