@@ -2,9 +2,9 @@
 
 Two syncs started together must not interleave their Dagster runs (each would write half
 of the other's snapshot). `alocity-etl sync` holds the lock for its whole sync (several
-runs); a run launched any other way (the UI, a schedule, `dagster job launch`) holds it
-for that run, through the warehouse resource. The holder that came first keeps it: the
-other waits up to `wait_s`, then is refused.
+runs); a run launched any other way (the UI, a schedule, `dagster job execute`) holds it
+for that run, through the `SyncGuard` resource (defs/resources.py). The holder that came
+first keeps it: the other waits up to `wait_s`, then is refused.
 
 Within one process the lock is re-entrant: the runs `alocity-etl sync` executes in its own
 process find it already held and go on. The lock is an OS lock (fcntl through filelock),
@@ -41,11 +41,9 @@ def sync_lock(warehouse: str, wait_s: float, log: Callable[[str], None]) -> Iter
     """Hold the warehouse's sync lock (or go on if this process already holds it)."""
     path = lock_path(warehouse)
     with _guard:
-        if _held.get(path, 0) > 0:
+        nested = _held.get(path, 0) > 0
+        if nested:
             _held[path] += 1
-            nested = True
-        else:
-            nested = False
     if nested:
         try:
             yield

@@ -47,6 +47,11 @@ from alocity_etl.client.statefiles import JsonFileView, ensure_private_dir, read
 log = logging.getLogger(__name__)
 
 
+def _pause(state: dict, now: float) -> float:
+    """Seconds every process of the account still waits after a 429 (<= 0: none)."""
+    return max(float(state.get("blocked_until", 0.0)), float(state.get("next_at", 0.0))) - now
+
+
 class SharedRateLimiter:
     """Blocks until the shared budget admits one more request; pauses everyone after a 429."""
 
@@ -107,25 +112,22 @@ class SharedRateLimiter:
         started = time.monotonic()
         deadline = started + 3600  # a budget exhausted for an hour is a misconfiguration, not load
         while True:
-            if self._bucket is None:  # no limit: only a 429's shared pause holds a request back
-                wait = float(self._state_view.read().get("blocked_until", 0.0)) - time.time()
-                if wait <= 0:
-                    return time.monotonic() - started
-            else:
-                wait = self._admit()
-                if wait is None:
-                    return time.monotonic() - started
+            wait = self._admit()
+            if wait is None:
+                return time.monotonic() - started
             if time.monotonic() + wait > deadline:
                 raise RateLimiterTimeout("the shared rate budget stayed exhausted for over an hour")
             time.sleep(wait)
 
     def _admit(self) -> float | None:
         """Log one request if the budget admits it now (None), else the seconds to wait."""
-        assert self._bucket is not None
+        if self._bucket is None:  # no limit: only the shared pause after a 429 holds a request back
+            pause = _pause(self._state_view.read(), time.time())
+            return pause if pause > 0 else None
         with self._locked():
             now = time.time()
             state = self._state_view.read()
-            pause = max(float(state.get("blocked_until", 0.0)), float(state.get("next_at", 0.0))) - now
+            pause = _pause(state, now)
             if pause > 0:
                 return pause
             item = RateItem("request", int(now * 1000))
