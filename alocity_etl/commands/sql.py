@@ -14,6 +14,7 @@ once on stderr.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 import time
@@ -97,8 +98,10 @@ def open_warehouse(
     try:
         if not sys.stderr.isatty():  # DuckDB's progress bar only makes sense on a terminal
             wh.con.execute("SET enable_progress_bar = false")
-        # raw.pages keeps payloads compressed; raw_json(body_z) shows one as JSON text.
-        wh.con.create_function("raw_json", body_text, ["BLOB"], "VARCHAR", null_handling="special")
+        # raw.pages keeps payloads compressed; raw_json(body_z) shows one as JSON text. The
+        # function belongs to the process's DuckDB instance (warehouse/connection.py): once is enough.
+        with contextlib.suppress(duckdb.CatalogException):
+            wh.con.create_function("raw_json", body_text, ["BLOB"], "VARCHAR", null_handling="special")
         yield wh
     finally:
         wh.close()

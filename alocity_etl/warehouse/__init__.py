@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import os
 import time
+import weakref
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from alocity_etl.warehouse.connection import (
     WarehouseLockedError,
     WarehousePathError,
     connect,
+    disconnect,
     sqlalchemy_engine,
     warehouse_path,
 )
@@ -98,6 +100,9 @@ class Warehouse:
         self.con = con
         self.path = path
         self.read_only = read_only
+        # The file stays attached to the process's DuckDB instance until detached: one left
+        # unclosed is detached when it is collected, as a dropped connection used to be.
+        self._detach = weakref.finalize(self, disconnect, con)
 
     @classmethod
     def open(
@@ -144,12 +149,12 @@ class Warehouse:
                     con.rollback()
                     raise
         except Exception:
-            con.close()
+            disconnect(con)
             raise
         return cls(con, p, read_only)
 
     def close(self) -> None:
-        self.con.close()
+        self._detach()
 
     def __enter__(self) -> Warehouse:
         return self

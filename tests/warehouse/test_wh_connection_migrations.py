@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -18,7 +21,7 @@ from alocity_etl.warehouse import (
     raw_archive,
     sqlalchemy_engine,
 )
-from alocity_etl.warehouse.connection import connect
+from alocity_etl.warehouse.connection import connect, disconnect
 
 
 def test_default_path_from_env_and_parent_dir_created(
@@ -108,7 +111,7 @@ def test_migrations_idempotent_and_upgrade_from_previous(tmp_path: Path) -> None
         [raw_archive.encode_body([{"id": 8}])],
     )
     assert migrations.current_version(con) == latest - 1
-    con.close()
+    disconnect(con)
     with pytest.raises(WarehouseError, match="schema version"):
         Warehouse.open(path, read_only=True)  # read-only never migrates
     with Warehouse.open(path) as wh:  # upgrades in place, data kept
@@ -166,3 +169,27 @@ def test_tables_written_through_the_warehouse_get_small_row_groups(tmp_path: Pat
             "SELECT count(DISTINCT row_group_id), max(count) FROM pragma_storage_info('main.rg')"
         ).fetchall()[0]
     assert groups[0] == 3 and groups[1] <= ROW_GROUP_ROWS
+
+
+def test_opens_in_one_process_take_turns_and_a_dropped_one_lets_go(tmp_path: Path) -> None:
+    """Every open attaches the file to the process's one DuckDB instance (connection.py): a
+    second open waits like one in another process would, and an unclosed one is detached
+    when it is collected."""
+    path = tmp_path / "w.duckdb"
+    first = Warehouse.open(path)
+    with pytest.raises(WarehouseLockedError, match="open in this process"):
+        Warehouse.open(path, read_only=True)
+    got: list[Warehouse] = []
+    waiter = threading.Thread(target=lambda: got.append(Warehouse.open(path, lock_timeout=10)))
+    waiter.start()
+    time.sleep(0.5)
+    assert not got, "the second open did not wait for the first"
+    first.close()
+    waiter.join(10)
+    assert len(got) == 1
+    got[0].con.execute("CREATE TABLE main.t AS SELECT 1 AS x")
+    got.pop().close()
+    Warehouse.open(path)  # dropped at once, never closed
+    gc.collect()
+    with Warehouse.open(path, read_only=True) as wh:
+        assert wh.con.execute("SELECT x FROM main.t").fetchall() == [(1,)]
