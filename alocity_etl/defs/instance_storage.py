@@ -38,10 +38,17 @@ from dagster._core.storage.sqlite_storage import (
     _schedule_directory,
 )
 from dagster._serdes import ConfigurableClassData
-from sqlalchemy import create_engine
+from sqlalchemy import create_engine, event
 from sqlalchemy.engine import Connection, Engine
 
 OPEN_RUN_SHARDS = 8
+
+
+def _relaxed_sync(dbapi_connection: Any, _record: Any) -> None:
+    # Dagster's files are in WAL mode; NORMAL skips the fsync of every commit (~0.3 ms
+    # here, three commits an event) and stays corruption-safe: a power cut may lose the
+    # last events, never the file.
+    dbapi_connection.execute("PRAGMA synchronous=NORMAL")
 
 
 class _EngineCache:
@@ -65,6 +72,7 @@ class _EngineCache:
             engine = self._engines.get(url)
             if engine is None:
                 engine = self._engines[url] = create_engine(url, **self.engine_kwargs)
+                event.listen(engine, "connect", _relaxed_sync)
             if pinned:
                 self._pinned.add(url)
             else:
