@@ -8,6 +8,7 @@ read-only session is blocked for seconds, not for the whole sync.
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -33,6 +34,14 @@ HOLD_WRITER_S = 1.0
 # duckdb_memory(); measured in benchmarks/memory.py), so the writer is let go after this
 # many days at most: a reopen costs ~0.2 s, and memory stays flat however long the window.
 WRITER_MAX_DAYS = 8
+# Days fetched ahead of the one being written: as many as fit in FETCH_AHEAD_BYTES of parsed
+# pages, at most FETCH_AHEAD_DAYS. With room in the rate window the fetcher spends it in one
+# burst and the (CPU-bound) writes run while the window refills; a slow window (or a huge
+# day) brings it back to one day ahead. A parsed page takes ~11-14x its zlib text in memory
+# (a day of the `large` sandbox: 1.2 MB compressed, 13 MB parsed; of `small`: 0.06 / 0.8 MB).
+FETCH_AHEAD_DAYS = 31
+FETCH_AHEAD_BYTES = 32 * 2**20
+PARSED_PER_COMPRESSED = 14
 
 
 @dataclass
@@ -217,11 +226,14 @@ def sync_resource(
     )
     totals: dict[str, MergeStats] = {}
     unavailable = None
-    # Several days: the next day is fetched in a worker thread while this one is written, so
-    # the API and the warehouse work at the same time (at most one day ahead: memory stays
-    # flat). The client is thread-safe (client/fetch.py runs calls at once too).
+    # Several days: the next days are fetched in a worker thread while this one is written, so
+    # the API and the warehouse work at the same time (see FETCH_AHEAD_BYTES: memory stays
+    # flat however long the window). The client is thread-safe (client/fetch.py runs calls
+    # at once too).
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alocity-fetch") if per_day else None
-    ahead: Future[list[dict[str, Any]]] | None = None
+    ahead: deque[Future[list[dict[str, Any]]]] = deque()
+    queued = 1  # windows[queued:] are not submitted yet
+    day_bytes = 0  # the largest day so far, parsed
 
     def fetch(day: tuple[datetime, datetime] | None) -> list[dict[str, Any]]:
         journal = PageJournal(warehouse_path, resource.name, day)
@@ -253,20 +265,23 @@ def sync_resource(
         }
 
     try:
-        for i, day in enumerate(windows):
+        for day in windows:
             if writer is not None and (
-                writer_days >= WRITER_MAX_DAYS
-                or (ahead is not None and not wait([ahead], timeout=HOLD_WRITER_S).done)
+                writer_days >= WRITER_MAX_DAYS or (ahead and not wait([ahead[0]], timeout=HOLD_WRITER_S).done)
             ):
                 writer.close()
                 writer = None
             try:
-                pages = ahead.result() if ahead is not None else fetch(day)
+                pages = ahead.popleft().result() if ahead else fetch(day)
             except EndpointUnavailable as exc:
                 unavailable = f"{resource.name}: {exc} — not available on this account, skipped"
                 log(unavailable)
                 break
-            ahead = pool.submit(fetch, windows[i + 1]) if pool and i + 1 < len(windows) else None
+            day_bytes = max(day_bytes, PARSED_PER_COMPRESSED * sum(len(p["body_z"]) for p in pages))
+            depth = min(FETCH_AHEAD_DAYS, max(1, FETCH_AHEAD_BYTES // max(day_bytes, 1)))
+            while pool is not None and queued < len(windows) and len(ahead) < depth:
+                ahead.append(pool.submit(fetch, windows[queued]))
+                queued += 1
             if writer is None:
                 writer = Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s)
                 writer_days = 0
@@ -278,7 +293,7 @@ def sync_resource(
                 full_snapshot=resource.write_mode is WriteMode.VERSIONED,
                 window=day,
             )
-            del pages  # one day in memory at a time (plus the one fetched ahead)
+            del pages  # one day in memory at a time (plus the days fetched ahead)
             writer_days += 1
             pause_at("commit", resource.name)
             PageJournal(warehouse_path, resource.name, day).discard()  # written: nothing to resume
@@ -291,7 +306,7 @@ def sync_resource(
     finally:
         if writer is not None:
             writer.close()
-        if pool is not None:  # a failed write: the day fetched ahead is dropped
+        if pool is not None:  # a failed write: the days fetched ahead are dropped
             pool.shutdown(wait=True, cancel_futures=True)
     progress.finish()
 

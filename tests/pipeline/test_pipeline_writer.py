@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -55,4 +56,52 @@ def test_the_writer_is_reopened_after_writer_max_days(
         sb.stop()
     writes = opened.count(False) - 1  # the first open only finds the run's sync
     assert writes == -(-4 // max_days)  # ceil(days / max_days)
+    assert result.tables["access_logs"].row_count == len(truth) > 0
+
+
+@pytest.mark.parametrize(("budget", "fetched_at_first_write"), [(1, 2), (64 * 2**20, 5)])
+def test_days_are_fetched_ahead_within_the_byte_budget(
+    budget: int, fetched_at_first_write: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With room in the rate window the fetcher runs days ahead of the writer, so their writes
+    fill the window's waits; FETCH_AHEAD_BYTES of parsed pages bounds how far (a tiny
+    budget: one day ahead, as before)."""
+    fetched: list[int] = []
+    at_write: list[int] = []
+    real_fetch, real_apply = pipeline._fetch, Warehouse.apply_pages
+
+    def counting_fetch(*a: Any, **kw: Any) -> Any:
+        pages = real_fetch(*a, **kw)
+        fetched.append(1)
+        return pages
+
+    def slow_apply(self: Warehouse, *a: Any, **kw: Any) -> Any:
+        time.sleep(0.5)  # the fetcher's chance to run ahead
+        at_write.append(len(fetched))
+        return real_apply(self, *a, **kw)
+
+    monkeypatch.setattr(pipeline, "FETCH_AHEAD_BYTES", budget)
+    monkeypatch.setattr(pipeline, "_fetch", counting_fetch)
+    monkeypatch.setattr(Warehouse, "apply_pages", slow_apply)
+    sb = start_sandbox()
+    try:
+        settings = ClientSettings.from_values(
+            base_url=sb.base_url, access_key=sb.access_key, rate_limit="none", cache_dir=str(tmp_path / "c")
+        )
+        end = sb.admin.clock().replace(hour=0, minute=0, second=0, microsecond=0)
+        window = (end - timedelta(days=5), end)
+        with AlocityClient(settings) as client:
+            result = pipeline.sync_resource(
+                client,
+                str(tmp_path / "w.duckdb"),
+                resource("access_logs"),
+                "r1",
+                window=window,
+                log=lambda _m: None,
+            )
+        truth = sb.admin.ground_truth(table="access_logs", from_=window[0], to=window[1])
+    finally:
+        sb.stop()
+    assert at_write[0] == fetched_at_first_write
+    assert len(fetched) == 5
     assert result.tables["access_logs"].row_count == len(truth) > 0
