@@ -7,7 +7,7 @@ from dagster import Definitions
 from alocity_etl.defs import checks as quality
 from alocity_etl.defs import sensors as alerting
 from alocity_etl.defs.assets import build_assets, build_raw_sources
-from alocity_etl.defs.jobs import access_logs_job, build_schedules, dimensions_job
+from alocity_etl.defs.jobs import access_logs_job, build_schedules, dimensions_job, sync_job
 from alocity_etl.defs.models import build_model_assets, refresh_models_after_sync, refresh_models_job
 from alocity_etl.defs.resources import default_resources
 from alocity_etl.settings import env_settings
@@ -18,7 +18,7 @@ defs = Definitions(
     assets=[*build_raw_sources(), *build_assets(_settings), *build_model_assets(), *alerting.assets],
     asset_checks=[*quality.asset_checks, *alerting.asset_checks],
     sensors=[*alerting.sensors, *quality.sensors, refresh_models_after_sync],
-    jobs=[dimensions_job, access_logs_job, refresh_models_job],
+    jobs=[sync_job, dimensions_job, access_logs_job, refresh_models_job],
     schedules=build_schedules(_settings),
     resources=default_resources(),
 )

@@ -8,10 +8,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from dagster import DagsterInstance, build_reconstructable_job, execute_job
+from dagster import AssetKey, DagsterInstance, build_reconstructable_job, execute_job
 
 from alocity_etl.catalog import tables as catalog_tables
-from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES
+from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, sync_job
+from alocity_etl.models import discover
 from alocity_etl.pipeline import finish_run
 from alocity_etl.sync_lock import sync_lock
 from alocity_etl.warehouse import WarehouseError
@@ -132,7 +133,7 @@ def run_sync(
     sync_wait_s: float = 3600.0,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
 ) -> SyncSummary:
-    """Materialise the dimensions, then the access-log partitions, as Dagster runs.
+    """Materialise the selected tables (and, for a full sync, the models) as one Dagster run.
 
     Holds the warehouse's sync lock for the whole sync (see `sync_lock`); raises
     `SyncBusyError` if another sync keeps it longer than `sync_wait_s`."""
@@ -160,44 +161,36 @@ def _run_sync(
         select = {t for t, (res, _) in catalog_tables().items() if res.name in resources}
     dims = [t for t in DIMENSION_TABLES if not select or t in select]
     events = [t for t in EVENT_TABLES if not select or t in select]
-    from dagster import AssetKey
-
-    plans: list[tuple[str, list[str], dict[str, str]]] = []
-    if dims:
-        plans.append(("sync_dimensions", dims, {}))
+    tags = dict(tags or {})
     if events:
         first, last = access_log_range(access_log_start, access_log_days)
         if first <= last:
-            plans.append(("sync_access_logs", events, {RANGE_START: first, RANGE_END: last}))
+            tags.update({RANGE_START: first, RANGE_END: last})
+        else:
+            events = []
+    keys = [AssetKey(t) for t in (*dims, *events)]
+    if not keys:  # only access logs asked for, and no full day to fetch yet
+        return summary
     if not select:
-        # In the UI a sensor refreshes the models after each sync; here they run in line.
-        plans.append(("refresh_models", [], {}))
-    for job_name, tables, extra_tags in plans:
-        recon = build_reconstructable_job(
-            "alocity_etl.sync_runner", "job_def", reconstructable_args=(job_name,)
-        )
-        with execute_job(
-            recon,
-            instance=instance,
-            tags={**(tags or {}), **extra_tags},
-            run_config=QUIET,
-            asset_selection=[AssetKey(t) for t in tables] or None,
-        ) as result:
-            summary.runs.append((job_name, result.run_id, result.success))
-            requests_before, errors_before = summary.requests, len(summary.errors)
-            _collect(instance, result.run_id, summary)
-            new_errors = summary.errors[errors_before:]
-            try:
-                finish_run(
-                    warehouse,
-                    result.run_id,
-                    result.success,
-                    summary.requests - requests_before,
-                    new_errors[0] if new_errors else None,
-                    lock_timeout_s=lock_timeout_s,
-                )
-            except WarehouseError as exc:  # the run's own failure is already in summary.errors
-                summary.errors.append(f"ledger: {exc}")
+        # In the UI a sensor refreshes the models after each per-kind run; here they are in it.
+        keys += [AssetKey(m.name) for m in discover()]
+    recon = build_reconstructable_job(
+        "alocity_etl.sync_runner", "job_def", reconstructable_args=(sync_job.name,)
+    )
+    with execute_job(recon, instance=instance, tags=tags, run_config=QUIET, asset_selection=keys) as result:
+        summary.runs.append((sync_job.name, result.run_id, result.success))
+        _collect(instance, result.run_id, summary)
+        try:
+            finish_run(
+                warehouse,
+                result.run_id,
+                result.success,
+                summary.requests,
+                summary.errors[0] if summary.errors else None,
+                lock_timeout_s=lock_timeout_s,
+            )
+        except WarehouseError as exc:  # the run's own failure is already in summary.errors
+            summary.errors.append(f"ledger: {exc}")
     summary.seconds = time.monotonic() - t0
     return summary
 

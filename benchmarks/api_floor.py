@@ -1,9 +1,9 @@
 """How close a full sync runs to the API's rate floor (requests / allowed rate).
 
 A full `small` sync (every dimension, plus the sandbox's 30 days of access logs) through
-the product path: `sync_runner.run_sync` with a temporary DAGSTER_HOME, i.e. the two
-Dagster jobs `sync_dimensions` and `sync_access_logs` exactly as `alocity-etl demo` runs
-them (`--path dagster`; the headline figure). `--path pipeline` runs the same work
+the product path: `sync_runner.run_sync` with a temporary DAGSTER_HOME, i.e. one run of
+the Dagster job `sync` exactly as `alocity-etl demo` runs it (`--path dagster`; the
+headline figure). `--path pipeline` runs the same work
 without Dagster: `pipeline.sync_resource` per resource in catalog order, one client per
 resource (as one per Dagster step), the same 6 h access-log lookback. Default: both.
 The temporary DAGSTER_HOME gets the product's dagster.yaml, and the Definitions and the
@@ -19,8 +19,7 @@ rate-bound; the first window's burst is free, so slightly under 1 is possible.
 Target: ratio <= 1.06 with zero 429s. Writes benchmarks/results/api_floor.json.
 
 The compressed window shrinks the floor 12x but not a run's fixed cost (Dagster writes
-~400 run events and runs 12 check steps, ~4 s a sync here), so the headline ratio
-overstates it 12x. `--real-rate`
+~380 run events and runs 13 check steps), so the headline ratio overstates that cost 12x. `--real-rate`
 (default 100/60s, the account's real budget) also runs the Dagster path at the real
 window (about 6 minutes): `ratio_real_window`, what a nightly sync actually costs.
 
@@ -165,7 +164,7 @@ def measure(path: str, preset: str, rate_spec: str, days: int) -> dict:
 
 
 PATHS = {
-    "dagster": "alocity_etl.sync_runner.run_sync (Dagster jobs sync_dimensions + sync_access_logs)",
+    "dagster": "alocity_etl.sync_runner.run_sync (one run of the Dagster job sync)",
     "pipeline": "alocity_etl.pipeline.sync_resource per resource in catalog order (no Dagster)",
 }
 

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import dagster as dg
 
 from alocity_etl.catalog import CATALOG, tables
 from alocity_etl.definitions import defs
+from alocity_etl.models import discover
 
 
 def test_definitions_load_as_the_workspace_would() -> None:
@@ -28,7 +31,13 @@ def test_access_logs_are_daily_partitioned_and_backfill_in_one_run() -> None:
     assert node.backfill_policy == dg.BackfillPolicy.single_run()
 
 
-def test_nightly_schedules_run_by_default() -> None:
-    names = {s.name: s for s in defs.schedules}
-    assert set(names) == {"nightly_dimensions", "nightly_access_logs"}
-    assert all(s.default_status == dg.DefaultScheduleStatus.RUNNING for s in names.values())
+def test_one_nightly_run_syncs_every_table_and_model_for_yesterday() -> None:
+    (schedule,) = defs.schedules
+    assert schedule.default_status == dg.DefaultScheduleStatus.RUNNING
+    tick = datetime(2026, 11, 29, 2, tzinfo=UTC)
+    ctx = dg.build_schedule_context(scheduled_execution_time=tick, repository_def=defs.get_repository_def())
+    (request,) = schedule.evaluate_tick(ctx).run_requests
+    assert (schedule.job_name, request.partition_key) == ("sync", "2026-11-28")
+    job = defs.resolve_job_def("sync")
+    selected = {k.to_user_string() for k in job.asset_layer.selected_asset_keys}
+    assert selected == set(tables()) | {m.name for m in discover()}

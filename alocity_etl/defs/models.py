@@ -6,9 +6,9 @@ hand-kept list. All models are one subsettable step: a refresh of several models
 transaction (readers see all of it or none), and the step takes the same pool as the
 loads, so it never competes with a sync for the file.
 
-Models run in their own job, ``refresh_models``, started by the sensor
-``refresh_models_after_sync`` after each successful nightly (or manual) sync run, so they
-always see the day's access logs, which land in a separate job after the dimensions.
+A sync (job ``sync``, defs/jobs.py) runs them last, in the same run as the tables. After an
+ad-hoc run of ``sync_dimensions`` or ``sync_access_logs`` the sensor
+``refresh_models_after_sync`` starts ``refresh_models``, so they always see the new rows.
 """
 
 from collections.abc import Iterator

@@ -180,7 +180,9 @@ def test_model_assets_carry_parsed_deps_and_materialise_through_dagster(warehous
 
 
 @pytest.mark.parametrize(
-    ("job", "requested"), [("sync_dimensions", True), ("sync_access_logs", True), ("refresh_models", False)]
+    ("job", "requested"),
+    # The per-kind jobs (UI runs, backfills) are followed by a refresh; `sync` runs the models itself.
+    [("sync_dimensions", True), ("sync_access_logs", True), ("refresh_models", False), ("sync", False)],
 )
 def test_models_refresh_after_each_successful_sync_run(job: str, requested: bool) -> None:
     from dagster._core.events import DagsterEvent, DagsterEventType

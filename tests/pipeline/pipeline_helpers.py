@@ -124,12 +124,10 @@ def run_cli(
 
 
 def sync_ids(paths: Paths, summary) -> dict[str, tuple[int, datetime]]:
-    """{job name: (sync_id, started_at)} of the Dagster runs of one run_sync."""
+    """{job name: (sync_id, started_at)} of the Dagster run of one run_sync."""
     out = {}
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         for job, run_id, _ in summary.runs:
-            if job == "refresh_models":  # rebuilds analytics tables; not a sync of the API
-                continue
             row = con.execute(
                 "SELECT sync_id, started_at FROM meta.syncs WHERE dagster_run_id = ?", [run_id]
             ).fetchone()

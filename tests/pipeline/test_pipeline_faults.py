@@ -48,7 +48,7 @@ def test_drift_new_field_becomes_a_new_column(sandbox_today: RunningSandbox, pat
     run_sync_in_process(sb, paths, select={"sites"})
     sb.admin.set_faults(endpoint="sites", add_field={"regionCode": "EU-1", "floorCount": 3})
     summary = run_sync_in_process(sb, paths, select={"sites"})
-    sync_id, _ = sync_ids(paths, summary)["sync_dimensions"]
+    sync_id, _ = sync_ids(paths, summary)["sync"]
     changes = schema_changes(paths, "sites", sync_id)
     assert ("region_code", "added", None, "VARCHAR") in changes
     assert ("floor_count", "added", None, "BIGINT") in changes
@@ -64,10 +64,10 @@ def test_drift_dropped_field_is_null_and_recorded_missing(
 ) -> None:
     sb = sandbox_today
     first = run_sync_in_process(sb, paths, select={"sites"})
-    _, t_first = sync_ids(paths, first)["sync_dimensions"]
+    _, t_first = sync_ids(paths, first)["sync"]
     sb.admin.set_faults(endpoint="sites", drop_field=["address"])
     summary = run_sync_in_process(sb, paths, select={"sites"})
-    sync_id, _ = sync_ids(paths, summary)["sync_dimensions"]
+    sync_id, _ = sync_ids(paths, summary)["sync"]
     assert ("address", "missing", "VARCHAR", None) in schema_changes(paths, "sites", sync_id)
     rows = query(paths, "SELECT id, address FROM main.sites")
     assert len(rows) == len(sb.admin.ground_truth(table="sites"))
@@ -82,10 +82,10 @@ def test_drift_type_change_is_recorded_and_no_value_is_lost(
 ) -> None:
     sb = sandbox_today
     first = run_sync_in_process(sb, paths, select={"devices"})
-    _, t_first = sync_ids(paths, first)["sync_dimensions"]
+    _, t_first = sync_ids(paths, first)["sync"]
     sb.admin.set_faults(endpoint="devices", change_type=["siteId"])  # 12 -> "12"
     summary = run_sync_in_process(sb, paths, select={"devices"})
-    sync_id, _ = sync_ids(paths, summary)["sync_dimensions"]
+    sync_id, _ = sync_ids(paths, summary)["sync"]
     assert ("site_id", "type_changed", "BIGINT", "VARCHAR") in schema_changes(paths, "devices", sync_id)
     truth = {d["serialNumber"]: d["siteId"] for d in sb.admin.ground_truth(table="devices")}
     # Every value is still there, as its text: the current rows and the versions before the change.

@@ -50,7 +50,7 @@ def copy_warehouse(history: History, paths: Paths) -> None:
 
 def test_first_sync_lands_every_table_equal_to_ground_truth(history: History) -> None:
     admin = history.sb.admin
-    dims_sync, started = history.syncs[0]["sync_dimensions"]
+    dims_sync, started = history.syncs[0]["sync"]
     # Every versioned table, as the first sync left it, equals the day-0 ground truth.
     rec = reconcile_sandbox(history.paths.warehouse, admin, day=0, as_of=started)
     assert set(rec.tables) == set(versioned_tables())
@@ -65,7 +65,7 @@ def test_first_sync_lands_every_table_equal_to_ground_truth(history: History) ->
     rec = reconcile_sandbox(history.paths.warehouse, admin, day=0, window=day0_window, only=["access_logs"])
     assert rec.ok, rec.describe()
     assert rec.rows_reconciled > 50
-    logs_sync, _ = history.syncs[0]["sync_access_logs"]
+    logs_sync, _ = history.syncs[0]["sync"]
     assert table_syncs(history.paths, logs_sync)["access_logs"]["inserted"] == rec.rows_reconciled
 
 
@@ -73,7 +73,7 @@ def test_each_sync_writes_exactly_the_changes_of_the_simulated_day(history: Hist
     admin = history.sb.admin
     changed_tables = set()
     for k in (1, 2):
-        dims_sync, _ = history.syncs[k]["sync_dimensions"]
+        dims_sync, _ = history.syncs[k]["sync"]
         written = table_syncs(history.paths, dims_sync)
         for table in versioned_tables():
             want = truth_diff(admin, table, k - 1, k)
@@ -94,7 +94,7 @@ def test_each_sync_writes_exactly_the_changes_of_the_simulated_day(history: Hist
 
 def test_as_of_each_past_sync_equals_that_days_ground_truth(history: History) -> None:
     for k, sync in enumerate(history.syncs):
-        _, started = sync["sync_dimensions"]
+        _, started = sync["sync"]
         rec = reconcile_sandbox(history.paths.warehouse, history.sb.admin, day=k, as_of=started)
         assert rec.ok, f"as of sync {k} ({started}):\n{rec.describe()}"
     # And the current views equal today's account, access logs included.
@@ -105,8 +105,8 @@ def test_as_of_each_past_sync_equals_that_days_ground_truth(history: History) ->
 
 def test_as_of_between_syncs_is_the_earlier_state(history: History) -> None:
     # A moment strictly between sync 0 and sync 1 still shows day 0.
-    _, t0 = history.syncs[0]["sync_dimensions"]
-    _, t1 = history.syncs[1]["sync_dimensions"]
+    _, t0 = history.syncs[0]["sync"]
+    _, t1 = history.syncs[1]["sync"]
     mid = t0 + (t1 - t0) / 2
     rec = reconcile_sandbox(history.paths.warehouse, history.sb.admin, day=0, as_of=mid)
     assert rec.ok, rec.describe()
@@ -117,11 +117,12 @@ def test_noop_resync_writes_zero_versions(history: History, paths: Paths) -> Non
     before = snapshot_tables(paths.warehouse, exclude_columns={"*": ()})
     summary = run_sync_in_process(history.sb, paths)
     ids = sync_ids(paths, summary)
-    written = table_syncs(paths, ids["sync_dimensions"][0])
-    assert set(written) == set(versioned_tables())
-    for table, counts in written.items():
+    written = table_syncs(paths, ids["sync"][0])
+    assert set(written) == set(versioned_tables()) | {"access_logs"}
+    for table in versioned_tables():
+        counts = written[table]
         assert {c: counts[c] for c in VERSION_COUNTS} == dict.fromkeys(VERSION_COUNTS, 0), table
-    assert table_syncs(paths, ids["sync_access_logs"][0])["access_logs"]["inserted"] == 0
+    assert written["access_logs"]["inserted"] == 0
     after = snapshot_tables(paths.warehouse)
     for name in before:
         if name.startswith(("history.", "main.")):
@@ -148,7 +149,7 @@ def test_access_log_partitions_are_idempotent(history: History, paths: Paths) ->
     assert len(before) > 100
     for _ in range(2):
         summary = run_sync_in_process(history.sb, paths, days=LOG_DAYS, select={"access_logs"})
-        assert [job for job, _, _ in summary.runs] == ["sync_access_logs"]
+        assert [job for job, _, _ in summary.runs] == ["sync"]
         assert access_logs_contents(paths.warehouse) == before
     with duckdb.connect(str(paths.warehouse), read_only=True) as con:
         (dupes,) = con.execute("SELECT count(*) - count(DISTINCT id) FROM main.access_logs").fetchone()
