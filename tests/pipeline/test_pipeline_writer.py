@@ -16,6 +16,33 @@ from alocity_etl.client import AlocityClient, ClientSettings
 from alocity_etl.warehouse import Warehouse
 
 
+def sync_access_logs(tmp_path: Path, days: int, rate_limit: str) -> tuple[pipeline.ResourceResult, list[Any]]:
+    """The access logs of the sandbox's last `days` full days through sync_resource, and
+    the sandbox's ground truth for them."""
+    sb = start_sandbox()
+    try:
+        settings = ClientSettings.from_values(
+            base_url=sb.base_url,
+            access_key=sb.access_key,
+            rate_limit=rate_limit,
+            cache_dir=str(tmp_path / "c"),
+        )
+        end = sb.admin.clock().replace(hour=0, minute=0, second=0, microsecond=0)
+        window = (end - timedelta(days=days), end)
+        with AlocityClient(settings) as client:
+            result = pipeline.sync_resource(
+                client,
+                str(tmp_path / "w.duckdb"),
+                resource("access_logs"),
+                "r1",
+                window=window,
+                log=lambda _m: None,
+            )
+        return result, sb.admin.ground_truth(table="access_logs", from_=window[0], to=window[1])
+    finally:
+        sb.stop()
+
+
 @pytest.mark.parametrize("max_days", [1, 2, 8])
 def test_the_writer_is_reopened_after_writer_max_days(
     max_days: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -32,28 +59,7 @@ def test_the_writer_is_reopened_after_writer_max_days(
     monkeypatch.setattr(pipeline, "WRITER_MAX_DAYS", max_days)
     monkeypatch.setattr(pipeline, "HOLD_WRITER_S", 30.0)  # only the day cap lets the file go
     monkeypatch.setattr(Warehouse, "open", counting_open)
-    sb = start_sandbox()
-    try:
-        settings = ClientSettings.from_values(
-            base_url=sb.base_url,
-            access_key=sb.access_key,
-            rate_limit="100000/1s",
-            cache_dir=str(tmp_path / "c"),
-        )
-        end = sb.admin.clock().replace(hour=0, minute=0, second=0, microsecond=0)
-        window = (end - timedelta(days=4), end)
-        with AlocityClient(settings) as client:
-            result = pipeline.sync_resource(
-                client,
-                str(tmp_path / "w.duckdb"),
-                resource("access_logs"),
-                "r1",
-                window=window,
-                log=lambda _m: None,
-            )
-        truth = sb.admin.ground_truth(table="access_logs", from_=window[0], to=window[1])
-    finally:
-        sb.stop()
+    result, truth = sync_access_logs(tmp_path, days=4, rate_limit="100000/1s")
     writes = opened.count(False) - 1  # the first open only finds the run's sync
     assert writes == -(-4 // max_days)  # ceil(days / max_days)
     assert result.tables["access_logs"].row_count == len(truth) > 0
@@ -83,25 +89,7 @@ def test_days_are_fetched_ahead_within_the_byte_budget(
     monkeypatch.setattr(pipeline, "FETCH_AHEAD_BYTES", budget)
     monkeypatch.setattr(pipeline, "_fetch", counting_fetch)
     monkeypatch.setattr(Warehouse, "apply_pages", slow_apply)
-    sb = start_sandbox()
-    try:
-        settings = ClientSettings.from_values(
-            base_url=sb.base_url, access_key=sb.access_key, rate_limit="none", cache_dir=str(tmp_path / "c")
-        )
-        end = sb.admin.clock().replace(hour=0, minute=0, second=0, microsecond=0)
-        window = (end - timedelta(days=5), end)
-        with AlocityClient(settings) as client:
-            result = pipeline.sync_resource(
-                client,
-                str(tmp_path / "w.duckdb"),
-                resource("access_logs"),
-                "r1",
-                window=window,
-                log=lambda _m: None,
-            )
-        truth = sb.admin.ground_truth(table="access_logs", from_=window[0], to=window[1])
-    finally:
-        sb.stop()
+    result, truth = sync_access_logs(tmp_path, days=5, rate_limit="none")
     assert at_write[0] == fetched_at_first_write
     assert len(fetched) == 5
     assert result.tables["access_logs"].row_count == len(truth) > 0
