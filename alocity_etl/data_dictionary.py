@@ -169,8 +169,8 @@ def generate(warehouse: str | None = None) -> str:
         "",
         f"## Analytics models (`{SCHEMA}.*`)",
         "",
-        "Materialised from `sql/models/<name>.sql` by the `refresh_models` job "
-        "(or `alocity_etl.models.materialise`).",
+        "Materialised from `sql/models/<name>.sql` at the end of each sync (job `sync`), by the "
+        "`refresh_models` job, or by `alocity_etl.models.materialise`.",
         "",
         "| table | answers | reads |",
         "|---|---|---|",
