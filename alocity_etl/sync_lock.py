@@ -1,13 +1,13 @@
 """One sync of a warehouse at a time, across processes: `<warehouse>.sync.lock`.
 
 Two syncs started together must not interleave their Dagster runs (each would write half
-of the other's snapshot). `alocity-etl sync` holds the lock for its whole sync (several
-runs); a run launched any other way (the UI, a schedule, `dagster job execute`) holds it
-for that run, through the `SyncGuard` resource (defs/resources.py). The holder that came
-first keeps it: the other waits up to `wait_s`, then is refused.
+of the other's snapshot). `alocity-etl sync` holds the lock for its whole sync (its run
+and the ledger around it); a run launched any other way (the UI, a schedule, `dagster job
+execute`) holds it for that run, through the `SyncGuard` resource (defs/resources.py). The
+holder that came first keeps it: the other waits up to `wait_s`, then is refused.
 
-Within one process the lock is re-entrant: the runs `alocity-etl sync` executes in its own
-process find it already held and go on. The lock is an OS lock (fcntl through filelock),
+Within one process the lock is re-entrant: the run `alocity-etl sync` executes in its own
+process finds it already held and goes on. The lock is an OS lock (fcntl through filelock),
 so a killed holder releases it at once.
 """
 

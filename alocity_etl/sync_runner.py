@@ -12,7 +12,6 @@ from dagster import AssetKey, DagsterInstance, build_reconstructable_job, execut
 
 from alocity_etl.catalog import tables as catalog_tables
 from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, sync_job
-from alocity_etl.models import discover
 from alocity_etl.pipeline import finish_run
 from alocity_etl.sync_lock import sync_lock
 from alocity_etl.warehouse import WarehouseError
@@ -172,8 +171,13 @@ def _run_sync(
     if not keys:  # only access logs asked for, and no full day to fetch yet
         return summary
     if not select:
-        # In the UI a sensor refreshes the models after each per-kind run; here they are in it.
-        keys += [AssetKey(m.name) for m in discover()]
+        # The rest of the job: the analytics models (in the UI a sensor refreshes them after
+        # each per-kind run). Read from the job Dagster resolves anyway, not re-parsed from SQL.
+        keys += [
+            k
+            for k in job_def(sync_job.name).asset_layer.selected_asset_keys
+            if k.to_user_string() not in WAREHOUSE_TABLES
+        ]
     recon = build_reconstructable_job(
         "alocity_etl.sync_runner", "job_def", reconstructable_args=(sync_job.name,)
     )
