@@ -82,7 +82,11 @@ def test_days_are_fetched_ahead_within_the_byte_budget(
         return pages
 
     def slow_apply(self: Warehouse, *a: Any, **kw: Any) -> Any:
-        time.sleep(0.5)  # the fetcher's chance to run ahead
+        if not at_write:  # the first write waits for the fetcher to run as far as it will
+            deadline = time.monotonic() + 30  # (a slow machine only makes it reach it later)
+            while len(fetched) < fetched_at_first_write and time.monotonic() < deadline:
+                time.sleep(0.01)
+            time.sleep(0.3)  # and gives it the chance to go further than allowed
         at_write.append(len(fetched))
         return real_apply(self, *a, **kw)
 
