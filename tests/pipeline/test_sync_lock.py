@@ -50,7 +50,9 @@ def test_a_run_launched_outside_the_cli_holds_the_lock_until_it_ends(tmp_path: P
     }
     run: subprocess.Popen[str] | None = None
     try:
-        sb.admin.set_faults(endpoint="user", latency_s=0.2)  # the run lasts a few seconds
+        # Slow until the refusal below is checked (cleared right after): the run still holds the
+        # lock however long the CLI takes to start on a loaded machine.
+        sb.admin.set_faults(endpoint="user", latency_s=1.0)
         run = subprocess.Popen(
             [str(Path(CLI).with_name("dagster")), "job", "execute", "-m", "alocity_etl.definitions",
              "-j", "sync_dimensions"],
