@@ -13,8 +13,6 @@ import tempfile
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import requests
-
 from alocity_etl.catalog import endpoint_path
 from alocity_etl.client import wire
 from alocity_etl.client.api import AlocityClient
@@ -111,7 +109,4 @@ def run(args: argparse.Namespace) -> int:
         return 1
     except AlocityError as exc:
         print(f"alocity-etl check: {exc}", file=sys.stderr)
-        return 1
-    except requests.RequestException as exc:  # pragma: no cover - the client wraps these
-        print(f"alocity-etl check: {type(exc).__name__}", file=sys.stderr)
         return 1

@@ -185,10 +185,6 @@ class ClientSettings:
         return max(0.1, 0.015 * self.rate_window_s)
 
     @property
-    def timeout(self) -> tuple[float, float]:
-        return (self.connect_timeout_s, self.read_timeout_s)
-
-    @property
     def rate_description(self) -> str:
         if self.rate_limit is None:
             return "no client-side limit (local sandbox)"

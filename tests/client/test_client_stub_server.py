@@ -114,8 +114,8 @@ def test_headers_sent(scripted) -> None:
 
 
 def test_cookies_set_by_the_server_are_sent_back(scripted) -> None:
-    # The client prepares requests itself (api._prepare), not through Session.request: the
-    # session's cookie jar (e.g. a load balancer's stickiness cookie) must still ride along.
+    # The transport is urllib3, which keeps no cookies itself: a load balancer's stickiness
+    # cookie must still ride along on the next call.
     handler, client = scripted
     handler.replies = [envelope([])]
     handler.set_cookie = "AWSALB=sticky-1; Path=/"

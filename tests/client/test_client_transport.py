@@ -1,0 +1,104 @@
+"""What the client's transport (urllib3, not requests) keeps of requests' services: the proxy
+from the environment and NO_PROXY, and no silent redirect. Real HTTP on 127.0.0.1 only."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import jwt
+import pytest
+
+from alocity_etl.client import HttpStatusError
+from alocity_etl.sandbox import RunningSandbox
+from tests.client.conftest import MakeClient
+
+
+class Recorder(BaseHTTPRequestHandler):
+    """Answers every call itself (a token for POST, an envelope for GET); records request lines.
+    As a proxy it sees absolute URLs; as a redirecting server it answers GET with `status`."""
+
+    lines: list[str] = []
+    status = 200
+
+    def _reply(self, payload: object) -> None:
+        raw = json.dumps({"applicationEvents": [], "payload": payload, "hasErrors": False}).encode()
+        self.send_response(self.status if self.command == "GET" else 200)
+        if self.status in (301, 302, 307):
+            self.send_header("location", "/elsewhere")
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    def do_POST(self) -> None:
+        type(self).lines.append(f"POST {self.path}")
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        now = int(time.time())
+        self._reply(jwt.encode({"iat": now, "exp": now + 600}, "k" * 32, algorithm="HS256"))
+
+    def do_GET(self) -> None:
+        type(self).lines.append(f"GET {self.path}")
+        self._reply(["from the recorder"])
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[type[Recorder], str]]:
+    handler = type("R", (Recorder,), {"lines": [], "status": 200})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield handler, f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def _clear_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_calls_go_through_the_proxy_the_environment_names(
+    recorder, client_sandbox: RunningSandbox, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, proxy = recorder
+    _clear_proxy_env(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    client = make_client(client_sandbox)
+    assert client.get("groups") == ["from the recorder"]
+    # A forward proxy receives the absolute URL of the API, the token call included.
+    api = client_sandbox.base_url
+    assert handler.lines == [
+        f"POST {api}/v1/integration-management/token",
+        f"GET {api}/v1/integration-management/groups",
+    ]
+
+
+def test_no_proxy_exempts_the_api_host(
+    recorder, client_sandbox: RunningSandbox, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, proxy = recorder
+    _clear_proxy_env(monkeypatch)
+    monkeypatch.setenv("HTTP_PROXY", proxy)
+    monkeypatch.setenv("NO_PROXY", "example.invalid,127.0.0.1")
+    groups = make_client(client_sandbox).get("groups")
+    assert isinstance(groups, list) and groups and "from the recorder" not in groups
+    assert handler.lines == []
+
+
+def test_a_redirect_is_reported_not_followed(
+    recorder, client_sandbox: RunningSandbox, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler, server = recorder
+    handler.status = 302
+    _clear_proxy_env(monkeypatch)
+    client = make_client(client_sandbox, base_url=server)
+    with pytest.raises(HttpStatusError) as info:
+        client.get("groups")
+    assert info.value.status == 302
+    assert handler.lines[-1] == "GET /v1/integration-management/groups"  # never GET /elsewhere
