@@ -58,45 +58,48 @@ def recorder() -> Iterator[tuple[type[Recorder], str]]:
     server.server_close()
 
 
-def _clear_proxy_env(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def no_proxy_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
     for name in ("http_proxy", "HTTP_PROXY", "no_proxy", "NO_PROXY", "all_proxy", "ALL_PROXY"):
         monkeypatch.delenv(name, raising=False)
+    return monkeypatch
+
+
+@pytest.fixture
+def proxy(recorder, no_proxy_env: pytest.MonkeyPatch) -> type[Recorder]:
+    """The recorder as the environment's HTTP proxy."""
+    handler, url = recorder
+    no_proxy_env.setenv("HTTP_PROXY", url)
+    return handler
 
 
 def test_calls_go_through_the_proxy_the_environment_names(
-    recorder, client_sandbox: RunningSandbox, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+    proxy: type[Recorder], client_sandbox: RunningSandbox, make_client: MakeClient
 ) -> None:
-    handler, proxy = recorder
-    _clear_proxy_env(monkeypatch)
-    monkeypatch.setenv("HTTP_PROXY", proxy)
     client = make_client(client_sandbox)
     assert client.get("groups") == ["from the recorder"]
     # A forward proxy receives the absolute URL of the API, the token call included.
     api = client_sandbox.base_url
-    assert handler.lines == [
+    assert proxy.lines == [
         f"POST {api}/v1/integration-management/token",
         f"GET {api}/v1/integration-management/groups",
     ]
 
 
 def test_no_proxy_exempts_the_api_host(
-    recorder, client_sandbox: RunningSandbox, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+    proxy: type[Recorder], client_sandbox: RunningSandbox, make_client: MakeClient, monkeypatch
 ) -> None:
-    handler, proxy = recorder
-    _clear_proxy_env(monkeypatch)
-    monkeypatch.setenv("HTTP_PROXY", proxy)
     monkeypatch.setenv("NO_PROXY", "example.invalid,127.0.0.1")
     groups = make_client(client_sandbox).get("groups")
     assert isinstance(groups, list) and groups and "from the recorder" not in groups
-    assert handler.lines == []
+    assert proxy.lines == []
 
 
 def test_a_redirect_is_reported_not_followed(
-    recorder, client_sandbox: RunningSandbox, make_client: MakeClient, monkeypatch: pytest.MonkeyPatch
+    recorder, no_proxy_env, client_sandbox: RunningSandbox, make_client: MakeClient
 ) -> None:
     handler, server = recorder
     handler.status = 302
-    _clear_proxy_env(monkeypatch)
     client = make_client(client_sandbox, base_url=server)
     with pytest.raises(HttpStatusError) as info:
         client.get("groups")
