@@ -1,9 +1,11 @@
 """What the client's transport (urllib3, not requests) keeps of requests' services: the proxy
-from the environment and NO_PROXY, and no silent redirect. Real HTTP on 127.0.0.1 only."""
+from the environment and NO_PROXY, the CA bundle for HTTPS, and no silent redirect. Real HTTP
+and HTTPS on 127.0.0.1 only."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -11,8 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
 import pytest
+import trustme
 
-from alocity_etl.client import HttpStatusError
+from alocity_etl.client import HttpStatusError, RetriesExhausted
 from alocity_etl.sandbox import RunningSandbox
 from tests.client.conftest import MakeClient
 
@@ -105,3 +108,43 @@ def test_a_redirect_is_reported_not_followed(
         client.get("groups")
     assert info.value.status == 302
     assert handler.lines[-1] == "GET /v1/integration-management/groups"  # never GET /elsewhere
+
+
+@pytest.fixture
+def tls_recorder(tmp_path) -> Iterator[tuple[type[Recorder], str, str]]:
+    """The recorder over HTTPS with a certificate for 127.0.0.1 from a throwaway CA (trustme).
+    Yields (handler, base_url, path of the CA's PEM)."""
+    ca = trustme.CA()
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    ca_pem = tmp_path / "ca.pem"
+    ca.cert_pem.write_to_path(str(ca_pem))
+    handler = type("T", (Recorder,), {"lines": [], "status": 200})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield handler, f"https://127.0.0.1:{server.server_port}", str(ca_pem)
+    server.shutdown()
+    server.server_close()
+
+
+def test_https_is_verified_against_the_ca_bundle_the_environment_names(
+    tls_recorder, no_proxy_env, client_sandbox: RunningSandbox, make_client: MakeClient
+) -> None:
+    handler, server, ca_pem = tls_recorder
+    no_proxy_env.setenv("REQUESTS_CA_BUNDLE", ca_pem)
+    client = make_client(client_sandbox, base_url=server, cache="trusted")
+    assert client.get("groups") == ["from the recorder"]
+    assert handler.lines[-1] == "GET /v1/integration-management/groups"
+
+
+def test_https_with_an_unknown_ca_is_refused(
+    tls_recorder, no_proxy_env, client_sandbox: RunningSandbox, make_client: MakeClient
+) -> None:
+    handler, server, _ = tls_recorder
+    no_proxy_env.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    no_proxy_env.delenv("CURL_CA_BUNDLE", raising=False)  # certifi's bundle: no throwaway CA in it
+    client = make_client(client_sandbox, base_url=server, max_attempts=2)
+    with pytest.raises(RetriesExhausted, match="TLS certificate problem"):
+        client.get("groups")
+    assert handler.lines == []  # not one request got through
