@@ -25,6 +25,8 @@ from alocity_etl.client.settings import ClientSettings
 
 T = TypeVar("T")
 
+RETRIED = (TransientError, RateLimited)  # what a request is sent again for
+
 
 class RetryPolicy:
     def __init__(self, settings: ClientSettings, stats: ClientStats, logger: logging.Logger) -> None:
@@ -44,7 +46,7 @@ class RetryPolicy:
         # so every budget, wait and log line is what it would have been.
         try:
             return fn()
-        except (TransientError, RateLimited) as exc:
+        except RETRIED as exc:
             first: BaseException | None = exc
 
         def attempt() -> T:
@@ -85,7 +87,7 @@ class RetryPolicy:
             )
 
         retrying = Retrying(
-            retry=retry_if_exception_type((TransientError, RateLimited)),
+            retry=retry_if_exception_type(RETRIED),
             stop=stop,
             wait=wait,
             before_sleep=before_sleep,
@@ -93,7 +95,7 @@ class RetryPolicy:
         )
         try:
             return retrying(attempt)
-        except (TransientError, RateLimited) as exc:
+        except RETRIED as exc:
             attempts = counts["transient"] + counts["429"]
             last = exc.cause if isinstance(exc, TransientError) and exc.cause is not None else exc
             raise RetriesExhausted(endpoint, attempts, last) from None

@@ -2,8 +2,8 @@
 
 Why not `requests` (which is urllib3 plus sessions, cookie jars, redirects and its own
 Response): a sync is CPU-bound on its one-per-user detail calls, and requests' layers cost
-~0.6 ms of CPU a call. Measured on the sandbox, one detail call took 1.05 ms of client CPU
-through requests and 0.45 ms through urllib3 (benchmarks/throughput.py shows the effect on a
+~0.55 ms of CPU a call. Measured on the sandbox, one detail call took 1.05 ms of client CPU
+through requests and 0.50 ms through urllib3 (benchmarks/throughput.py shows the effect on a
 whole sync). What requests did for this client is kept here: the proxy from the environment
 (honouring NO_PROXY), the CA bundle (REQUESTS_CA_BUNDLE or CURL_CA_BUNDLE, else certifi's),
 gzip, cookies the server sets (a load balancer's stickiness), a kept-alive connection per
