@@ -9,6 +9,7 @@ import ssl
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
@@ -51,14 +52,25 @@ class Recorder(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def recorder() -> Iterator[tuple[type[Recorder], str]]:
+@contextmanager
+def serving(tls: ssl.SSLContext | None = None) -> Iterator[tuple[type[Recorder], str]]:
+    """A fresh Recorder served on 127.0.0.1 (HTTPS with `tls`): (handler, base_url)."""
     handler = type("R", (Recorder,), {"lines": [], "status": 200})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield handler, f"http://127.0.0.1:{server.server_port}"
-    server.shutdown()
-    server.server_close()
+    try:
+        yield handler, f"{'https' if tls else 'http'}://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def recorder() -> Iterator[tuple[type[Recorder], str]]:
+    with serving() as served:
+        yield served
 
 
 @pytest.fixture
@@ -119,13 +131,8 @@ def tls_recorder(tmp_path) -> Iterator[tuple[type[Recorder], str, str]]:
     ca.issue_cert("127.0.0.1").configure_cert(context)
     ca_pem = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_pem))
-    handler = type("T", (Recorder,), {"lines": [], "status": 200})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield handler, f"https://127.0.0.1:{server.server_port}", str(ca_pem)
-    server.shutdown()
-    server.server_close()
+    with serving(tls=context) as (handler, url):
+        yield handler, url, str(ca_pem)
 
 
 def test_https_is_verified_against_the_ca_bundle_the_environment_names(
@@ -133,7 +140,7 @@ def test_https_is_verified_against_the_ca_bundle_the_environment_names(
 ) -> None:
     handler, server, ca_pem = tls_recorder
     no_proxy_env.setenv("REQUESTS_CA_BUNDLE", ca_pem)
-    client = make_client(client_sandbox, base_url=server, cache="trusted")
+    client = make_client(client_sandbox, base_url=server)
     assert client.get("groups") == ["from the recorder"]
     assert handler.lines[-1] == "GET /v1/integration-management/groups"
 
