@@ -133,6 +133,9 @@ class Resource:
     window_params: tuple[str, str] | None = None  # (from, to) query names for time windows
     single_object: bool = False  # the payload is one object, not a list
     inferred: bool = False  # the endpoint is INFERRED (§13): a 404 means "not on this account"
+    # Wire fields that belong to another table (a member's name on a membership row): neither
+    # stored nor hashed here, so renaming a user versions `users` only, not every membership.
+    not_stored: tuple[str, ...] = ()
 
     @property
     def column_names(self) -> list[str]:
@@ -147,7 +150,10 @@ def _cols(*specs: tuple[str, str, str]) -> tuple[Column, ...]:
     return tuple(Column(wire, typ, desc) for wire, typ, desc in specs)
 
 
-USER_ID = Column("userId", "UUID", "Owning user (Guid)")
+# Membership lists (group/{id}/users, schedule/{id}/users) return user summaries: the
+# membership is the pair (parent, user); the rest is the user's and lives in `users`.
+MEMBER_USER_ID = Column("id", "UUID", "Member user id (see users)", name="user_id")
+MEMBER_USER_FIELDS = ("email", "firstName", "lastName", "fullName")
 
 CATALOG: tuple[Resource, ...] = (
     Resource(
@@ -255,15 +261,9 @@ CATALOG: tuple[Resource, ...] = (
     Resource(
         name="group_members",
         endpoint="group_users",
-        description="Which users belong to which group.",
-        columns=_cols(
-            ("id", "UUID", "Member user id"),
-            ("email", "VARCHAR", "E-mail address"),
-            ("firstName", "VARCHAR", "Given name"),
-            ("lastName", "VARCHAR", "Family name"),
-            ("fullName", "VARCHAR", "First and last name"),
-        ),
-        primary_key=("group_id", "id"),
+        description="Which users belong to which group: the membership only (names live in users).",
+        columns=(MEMBER_USER_ID,),
+        primary_key=("group_id", "user_id"),
         paging=Paging.PAGED,
         fan_out=FanOut(
             parent="groups",
@@ -271,6 +271,7 @@ CATALOG: tuple[Resource, ...] = (
             path_param="groupId",
             carry_as=Column("groupId", "BIGINT", "Group id"),
         ),
+        not_stored=MEMBER_USER_FIELDS,
         inferred=True,
     ),
     Resource(
@@ -313,15 +314,9 @@ CATALOG: tuple[Resource, ...] = (
     Resource(
         name="schedule_users",
         endpoint="schedule_users",
-        description="Users linked to each schedule.",
-        columns=_cols(
-            ("id", "UUID", "Linked user id"),
-            ("email", "VARCHAR", "E-mail address"),
-            ("firstName", "VARCHAR", "Given name"),
-            ("lastName", "VARCHAR", "Family name"),
-            ("fullName", "VARCHAR", "First and last name"),
-        ),
-        primary_key=("schedule_id", "id"),
+        description="Users linked to each schedule: the link only (names live in users).",
+        columns=(MEMBER_USER_ID,),
+        primary_key=("schedule_id", "user_id"),
         paging=Paging.PAGED,
         params={"inSchedule": "true"},
         fan_out=FanOut(
@@ -330,6 +325,7 @@ CATALOG: tuple[Resource, ...] = (
             path_param="scheduleId",
             carry_as=Column("scheduleId", "BIGINT", "Schedule id"),
         ),
+        not_stored=MEMBER_USER_FIELDS,
     ),
     Resource(
         name="cloud_keys",

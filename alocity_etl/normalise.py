@@ -177,7 +177,7 @@ def normalise(
             prefix.append((carry, raw[carry.wire]))
         else:
             prefix.append((carry, pd.Series([None] * len(raw), index=raw.index, dtype=object)))
-    skip = set(child_fields) | ({carry.wire} if carry else set())
+    skip = set(child_fields) | ({carry.wire} if carry else set()) | set(res.not_stored)
     out = {res.name: _build(res.name, res.columns, raw, prefix=prefix, skip=skip, n=len(records))}
 
     for child in res.children:

@@ -28,8 +28,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from alocity_etl.catalog import Resource, WriteMode, resource, tables
-from alocity_etl.normalise import assemble, normalise
+from alocity_etl.catalog import Resource
 from alocity_etl.testhooks import pause_at
 from alocity_etl.warehouse import ledger, migrations, raw_archive
 from alocity_etl.warehouse.connection import (
@@ -43,6 +42,8 @@ from alocity_etl.warehouse.connection import (
     warehouse_path,
 )
 from alocity_etl.warehouse.events import append_events
+from alocity_etl.warehouse.loads import load_resource
+from alocity_etl.warehouse.rebuild import rebuild_tables
 from alocity_etl.warehouse.schema import as_of_sql, ensure_catalog_tables, is_versioned, q, utc
 from alocity_etl.warehouse.versioned_tables import MergeStats, merge_versioned
 
@@ -63,34 +64,6 @@ __all__ = [
 ]
 
 Window = tuple[datetime, datetime]
-
-
-def _load(
-    con: duckdb.DuckDBPyConnection,
-    res_name: str,
-    pages: Sequence[dict[str, Any]],
-    frames: Mapping[str, pd.DataFrame] | None,
-    sync_id: int,
-    as_of: datetime,
-    full_snapshot: bool,
-    window: Window | None,
-) -> dict[str, MergeStats]:
-    """Write one resource's tables (caller holds the transaction)."""
-    res = resource(res_name)
-    if frames is None:
-        frames = normalise(res, batches=assemble(res, pages))
-    unknown = set(frames) - {t for t, (r, _) in tables().items() if r.name == res.name}
-    if unknown:
-        raise ValueError(f"{res.name}: frames for tables outside the resource: {sorted(unknown)}")
-    out: dict[str, MergeStats] = {}
-    for table, df in frames.items():
-        if res.write_mode == WriteMode.APPEND:
-            stats = append_events(con, table, df, sync_id, window, loaded_at=as_of)
-        else:
-            stats = merge_versioned(con, table, df, sync_id, as_of, full_snapshot)
-        ledger.record_table_sync(con, sync_id, table, stats, window)
-        out[table] = stats
-    return out
 
 
 class Warehouse:
@@ -205,7 +178,7 @@ class Warehouse:
             seq = ledger.next_load(self.con, sync_id, name, as_of, full_snapshot, window, supplied)
             raw_archive.archive_pages(self.con, name, raw_pages, sync_id, seq)
             pause_at("normalise", name)  # test-only kill points, inert by default
-            out = _load(self.con, name, raw_pages, frames, sync_id, as_of, full_snapshot, window)
+            out = load_resource(self.con, name, raw_pages, frames, sync_id, as_of, full_snapshot, window)
             pause_at("write", name)
             self.con.commit()
         except BaseException:
@@ -230,9 +203,7 @@ class Warehouse:
 
     def rebuild(self) -> dict[str, int]:
         """Re-derive every table from raw.pages (see rebuild.py). Returns {table: rows}."""
-        from alocity_etl.warehouse.rebuild import rebuild_tables
-
-        return rebuild_tables(self)
+        return rebuild_tables(self.con)
 
     # -- reads
     def current(self, table: str) -> pd.DataFrame:

@@ -2,6 +2,10 @@
 
 ``meta.schema_version`` holds one row per applied migration. Each migration runs in its
 own transaction together with its version row, so a failure leaves the previous version.
+
+A migration that changes how tables are derived from the API's payloads starts with
+``-- rederive: <resource>, ...``: after its SQL, in the same transaction, those
+resources' tables are re-derived from ``raw.pages`` (no API calls, see rebuild.py).
 """
 
 from __future__ import annotations
@@ -11,8 +15,17 @@ from pathlib import Path
 
 import duckdb
 
+from alocity_etl.warehouse.rebuild import drop_tables, replay_loads
+
 MIGRATIONS_DIR = Path(__file__).resolve().parents[2] / "sql" / "migrations"
 _NAME = re.compile(r"^(\d{4})_[\w-]+\.sql$")
+_REDERIVE = re.compile(r"^--\s*rederive:\s*(.+)$", re.MULTILINE)
+
+
+def rederived(sql: str) -> list[str]:
+    """Resources a migration re-derives from raw.pages (its ``-- rederive:`` line)."""
+    m = _REDERIVE.search(sql)
+    return [r.strip() for r in m.group(1).split(",") if r.strip()] if m else []
 
 
 def available(directory: Path = MIGRATIONS_DIR) -> list[tuple[int, Path]]:
@@ -54,7 +67,11 @@ def migrate(
                 "CREATE TABLE IF NOT EXISTS meta.schema_version "
                 "(version INTEGER PRIMARY KEY, name VARCHAR NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
             )
-            con.execute(f.read_text())
+            sql = f.read_text()
+            con.execute(sql)
+            if rederived(sql):
+                drop_tables(con, rederived(sql))
+                replay_loads(con, rederived(sql))
             con.execute("INSERT INTO meta.schema_version VALUES (?, ?, now())", [version, f.name])
             con.commit()
         except Exception:

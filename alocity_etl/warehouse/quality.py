@@ -118,9 +118,7 @@ def foreign_keys() -> list[ForeignKey]:
 
     - ``<x>_id`` columns point at table ``<x>s`` when its key is ``id`` (user_id -> users);
     - a fan-out table's call parameter column points at its parent's key
-      (device_access_settings.serial_number -> devices);
-    - a fan-out list whose columns are all columns of another resource lists rows of that
-      resource, so its ``id`` points there (group_members.id, schedule_users.id -> users).
+      (device_access_settings.serial_number -> devices).
     """
     all_tables = tables()
     out: dict[tuple[str, str], ForeignKey] = {}
@@ -145,11 +143,6 @@ def foreign_keys() -> list[ForeignKey]:
             parent_pk = primary_key(fan.parent)
             if param in mine and len(parent_pk) == 1:
                 out[(name, param)] = ForeignKey(name, param, fan.parent, parent_pk[0])
-            own = {c.name: c.type for c in res.columns}
-            for other in RESOURCES.values():
-                entity = other.fan_out is None and other.primary_key == ("id",)  # not another list
-                if entity and other.name != name and "id" in own and own.items() <= cols(other.name).items():
-                    out[(name, "id")] = ForeignKey(name, "id", other.name, "id")
     return sorted(out.values(), key=lambda f: (f.table, f.column))
 
 

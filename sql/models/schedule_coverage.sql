@@ -49,7 +49,7 @@ SELECT
     coalesce(string_agg(sw.name, ', ' ORDER BY sw.name), '') AS schedule_names,
     CAST(coalesce(sum(sw.minutes_per_week), 0) AS BIGINT) AS scheduled_minutes_per_week
 FROM main.users AS u
-LEFT JOIN main.schedule_users AS su ON su.id = u.id
+LEFT JOIN main.schedule_users AS su ON su.user_id = u.id
 LEFT JOIN schedule_week AS sw ON sw.schedule_id = su.schedule_id
 GROUP BY u.id, u.full_name, u.email
 ORDER BY schedules, u.full_name, u.id

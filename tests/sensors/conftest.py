@@ -95,7 +95,7 @@ def build_clean_warehouse(path: Path) -> Path:
         for i, u in enumerate(USER_IDS)
     ]
     groups = [{"id": 1, "name": "Staff", "user_count": 2}]
-    members = [{"group_id": 1, "id": u, "email": f"user{i}@example.com"} for i, u in enumerate(USER_IDS[:2])]
+    members = [{"group_id": 1, "user_id": u} for u in USER_IDS[:2]]
     with Warehouse.open(path) as wh:
         for day in range(2):
             as_of = T0 + timedelta(days=day)

@@ -42,8 +42,8 @@ def test_rules_are_derived_from_the_catalog() -> None:
     fks = {(f.table, f.column): f.target for f in qa.foreign_keys()}
     assert fks[("cards", "user_id")] == "users"
     assert fks[("cloud_keys", "user_id")] == "users"
-    assert fks[("group_members", "id")] == "users"
-    assert fks[("schedule_users", "id")] == "users"
+    assert fks[("group_members", "user_id")] == "users"
+    assert fks[("schedule_users", "user_id")] == "users"
     assert fks[("group_members", "group_id")] == "groups"
     assert fks[("device_access_settings", "serial_number")] == "devices"
     assert not any(t == "access_logs" for t, _ in fks)  # events may name users deleted since
@@ -107,7 +107,7 @@ def test_orphan_card(clean_warehouse: Path) -> None:
 def test_orphan_group_member(clean_warehouse: Path) -> None:
     # Delete a user's current version but leave their membership current.
     _sql(clean_warehouse, "DELETE FROM history.users WHERE first_name = 'Renamed'")
-    assert _violations(clean_warehouse, "group_members")["id_references_users"] == 1
+    assert _violations(clean_warehouse, "group_members")["user_id_references_users"] == 1
 
 
 def test_duplicate_access_log_id(clean_warehouse: Path) -> None:

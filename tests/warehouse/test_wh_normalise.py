@@ -58,8 +58,10 @@ def test_fan_out_carry_column() -> None:
     out = normalise("group_members", batches=[(12, [m]), (13, [m, dict(m, groupId=99)]), (14, [])])
     gm = out["group_members"]
     assert list(gm["group_id"]) == [12, 13, 13]  # the call's parent wins over the item
-    assert gm.columns[0] == "group_id"
-    assert set(gm["id"]) == {"abcdef00-0000-0000-0000-000000000001"}
+    # The membership only: the member's name and e-mail are users' columns, not stored here
+    # (nor hashed: a renamed user must not version every membership).
+    assert list(gm.columns) == ["group_id", "user_id"]
+    assert set(gm["user_id"]) == {"abcdef00-0000-0000-0000-000000000001"}
 
 
 def test_access_logs_result_label_and_reserved_names() -> None:

@@ -88,8 +88,14 @@ def test_child_tables_and_fan_out(wh: Warehouse) -> None:
     assert st["group_members"] == MergeStats(inserted=2)
     st = wh.apply_pages("group_members", [page([m], parent_key=5), page([], parent_key=6)], s, at(1))
     assert st["group_members"] == MergeStats(deleted=1, unchanged=1)
-    assert one_current_per_key(wh, "group_members", "group_id, id")
+    # The member renamed: the membership is the same, so no new version of it.
+    renamed = dict(m, lastName="Other", fullName="F Other", email="other@example.com")
+    st = wh.apply_pages("group_members", [page([renamed], parent_key=5)], s, at(2))
+    assert st["group_members"] == MergeStats(unchanged=1)
+    assert one_current_per_key(wh, "group_members", "group_id, user_id")
     assert wh.current("group_members")["group_id"].tolist() == [5]
+    versions = wh.con.execute("SELECT count(*) FROM history.group_members").fetchall()[0][0]
+    assert versions == 3  # (5, u1); (6, u1) and its tombstone: nothing for the rename
 
 
 def _snapshot(rng: random.Random, prev: dict[int, dict[str, Any]], next_id: list[int]) -> dict[int, dict]:

@@ -46,7 +46,7 @@ def test_failure_inside_apply_rolls_back_everything(wh: Warehouse, monkeypatch: 
             raise RuntimeError("injected")
         return real(con, table, *a, **kw)
 
-    monkeypatch.setattr("alocity_etl.warehouse.merge_versioned", failing)
+    monkeypatch.setattr("alocity_etl.warehouse.loads.merge_versioned", failing)
     u2 = dict(u, firstName="changed", newField=1, cards=[])
     with pytest.raises(RuntimeError, match="injected"):
         wh.apply_pages("users", user_pages([u2]), s, at(1))

@@ -1,0 +1,5 @@
+-- rederive: group_members, schedule_users
+-- Membership tables keep the membership only: (group_id, user_id) and (schedule_id,
+-- user_id). They used to carry the member's e-mail and names, so renaming a user wrote a
+-- new version of every one of their memberships. Their history is re-derived from
+-- raw.pages by the current catalog, in this migration's transaction (no API calls).
