@@ -3,7 +3,12 @@
 No Bearer token, not rate limited, not counted in stats. Endpoints:
   GET  clock                      {"now": iso, "day": simulated days, "start": iso}
   POST clock                      {"now": iso} sets the clock, {"advance_seconds": n} moves it
-  POST simulate                   {"days": n}: n simulated days (each moves the clock 1 day)
+  POST simulate                   {"days": n, "hours": h, "late_per_day": k, "late_days_back": b}: let
+                                  n days and h hours happen (the clock moves with them; hours show
+                                  a day so far); each whole day, k events back-dated b days arrive
+  POST late-uploads               {"count": k, "days_back": b}: k events arrive now, back-dated into
+                                  the day b days before today's (an offline controller's buffer)
+  GET  late-uploads               every back-dated event so far, with its uploadedAt
   GET  ground-truth               ?day=K (0 = initial; absent = now) &table=NAME &from=&to= (access_logs)
   GET  faults                     current rules {endpoint: spec}
   PUT  faults                     {"endpoint": "*"|name, "seed": n, ...spec} replaces that endpoint's rule;
@@ -47,7 +52,12 @@ async def _json(request: Request) -> Any:
 
 def admin_routes(st: SandboxState) -> list[Route]:
     def clock_body() -> dict[str, Any]:
-        return {"now": st.now().isoformat(), "day": st.sim_day, "start": st.start.isoformat()}
+        return {
+            "now": st.now().isoformat(),
+            "day": st.sim_day,
+            "start": st.start.isoformat(),
+            "released": st.released.isoformat(),  # events before this have happened
+        }
 
     async def clock(request: Request) -> JSONResponse:
         if request.method == "POST":
@@ -66,13 +76,30 @@ def admin_routes(st: SandboxState) -> list[Route]:
 
     async def simulate(request: Request) -> JSONResponse:
         try:
-            days = int((await _json(request)).get("days", 1))
+            body = await _json(request)
+            days = int(body.get("days", 0 if "hours" in body else 1))
+            hours = float(body.get("hours", 0))
+            late = int(body.get("late_per_day", 0))
+            back = int(body.get("late_days_back", 2))
         except (ValueError, TypeError, AttributeError):
-            return _bad("body must be {'days': n}")
-        if days < 0:
-            return _bad("days must be >= 0")
-        st.simulate(days)
+            return _bad("body must be {'days': n, 'hours': h, 'late_per_day': k, 'late_days_back': b}")
+        if days < 0 or hours < 0 or late < 0 or back < 1:
+            return _bad("days, hours and late_per_day must be >= 0, late_days_back >= 1")
+        st.simulate(days, hours=hours, late_per_day=late, late_days_back=back)
         return JSONResponse(clock_body())
+
+    async def late_uploads(request: Request) -> JSONResponse:
+        if request.method == "GET":
+            with st.lock:
+                return JSONResponse(list(st.late_uploads))
+        try:
+            body = await _json(request)
+            count, back = int(body["count"]), int(body.get("days_back", 2))
+        except (ValueError, TypeError, AttributeError, KeyError):
+            return _bad("body must be {'count': k, 'days_back': b}")
+        if count < 0 or back < 1:
+            return _bad("count must be >= 0 and days_back >= 1")
+        return JSONResponse(st.upload_late(count, back))
 
     async def ground_truth(request: Request) -> JSONResponse:
         q = request.query_params
@@ -157,6 +184,7 @@ def admin_routes(st: SandboxState) -> list[Route]:
     return [
         Route(f"{p}/clock", clock, methods=["GET", "POST"]),
         Route(f"{p}/simulate", simulate, methods=["POST"]),
+        Route(f"{p}/late-uploads", late_uploads, methods=["GET", "POST"]),
         Route(f"{p}/ground-truth", ground_truth, methods=["GET"]),
         Route(f"{p}/faults", faults, methods=["GET", "PUT", "DELETE"]),
         Route(f"{p}/keys", keys, methods=["GET"]),
@@ -200,8 +228,23 @@ class SandboxAdmin:
             params[key.rstrip("_")] = _iso(value)
         return self._call("GET", "ground-truth", params=params)
 
-    def simulate(self, days: int) -> dict[str, Any]:
-        return self._call("POST", "simulate", json={"days": days})
+    def simulate(
+        self, days: int = 1, hours: float = 0, late_per_day: int = 0, late_days_back: int = 2
+    ) -> dict[str, Any]:
+        body = {"days": days, "hours": hours, "late_per_day": late_per_day, "late_days_back": late_days_back}
+        return self._call("POST", "simulate", json=body)
+
+    def upload_late(self, count: int, days_back: int = 2) -> list[dict[str, Any]]:
+        """`count` events arrive now, back-dated into the day `days_back` days before today's."""
+        return self._call("POST", "late-uploads", json={"count": count, "days_back": days_back})
+
+    def late_uploads(self) -> list[dict[str, Any]]:
+        """Every back-dated event uploaded so far (wire format plus uploadedAt)."""
+        return self._call("GET", "late-uploads")
+
+    def released(self) -> datetime:
+        """Events created before this have happened (the simulation's watermark)."""
+        return as_utc(self._call("GET", "clock")["released"])  # type: ignore[return-value]
 
     def clock(self) -> datetime:
         return as_utc(self._call("GET", "clock")["now"])  # type: ignore[return-value]

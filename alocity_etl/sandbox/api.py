@@ -10,6 +10,7 @@ import socket
 import struct
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from email.utils import format_datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -189,6 +190,7 @@ def access_log_page(st: SandboxState, c: Ctx) -> Any:
     lo, hi = st.account.logs.window(
         None if start is None else int(start.timestamp() * 1000),
         None if end is None else int(end.timestamp() * 1000),
+        int(st.released.timestamp() * 1000),
     )
     offset, size = wire.page_window(c.query, c.ignore_paging)
     a = min(lo + offset, hi)
@@ -512,9 +514,14 @@ class Edge:
         async def counting_send(message: dict[str, Any]) -> None:
             if message["type"] == "http.response.start":
                 self._count(message["status"])
+                message = {**message, "headers": [*message.get("headers", []), self._date()]}
             await send(message)
 
         await self.app(scope, receive, counting_send)
+
+    def _date(self) -> tuple[bytes, bytes]:
+        """The Date header (RFC 9110) on the sandbox's own clock, simulated days included."""
+        return b"date", format_datetime(self.st.now(), usegmt=True).encode()
 
     def _count(self, status: int) -> None:
         with self.st.lock:
@@ -528,6 +535,7 @@ class Edge:
         self._count(status)
         raw = [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(body)).encode())]
         raw += [(k.encode(), v.encode()) for k, v in headers.items()]
+        raw.append(self._date())
         await send({"type": "http.response.start", "status": status, "headers": raw})
         await send({"type": "http.response.body", "body": body})
 

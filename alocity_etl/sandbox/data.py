@@ -290,9 +290,10 @@ class CloudKey:
     status: int
 
 
-LOG_COLUMNS = ("ts", "hi", "lo", "reg", "name", "dev", "result", "cred")
+LOG_COLUMNS = ("ts", "batch", "hi", "lo", "reg", "name", "dev", "result", "cred")
 LOG_DTYPES = {
-    "ts": np.int64,
+    "ts": np.int64,  # createdAt, ms since the epoch
+    "batch": np.int32,  # 0: uploaded as it happened; n: in the n-th late upload
     "hi": np.uint64,
     "lo": np.uint64,
     "reg": np.int32,
@@ -306,19 +307,25 @@ LOG_DTYPES = {
 class LogStore:
     """Append-only access logs as columns, sorted by (createdAt, id).
 
-    Chunks are appended in time order (each chunk covers a later window), so the
-    concatenation stays sorted. Ids are two uint64 halves of a v4 UUID: fixed-width
-    hex makes their numeric order equal to the string order the API sorts by.
+    Chunks usually arrive in time order (each simulated day is later than the last); a
+    chunk of late uploads back-dated into earlier days is merged into place on the next
+    read. Ids are two uint64 halves of a v4 UUID: fixed-width hex makes their numeric
+    order equal to the string order the API sorts by.
     """
 
     def __init__(self) -> None:
         self._chunks: list[dict[str, np.ndarray]] = []
         self._cache: dict[str, np.ndarray] | None = None
+        self._sorted = True
 
     def append(self, chunk: dict[str, np.ndarray]) -> None:
         if len(chunk["ts"]):
             order = np.lexsort((chunk["lo"], chunk["hi"], chunk["ts"]))
-            self._chunks.append({k: v[order] for k, v in chunk.items()})
+            chunk = {k: v[order] for k, v in chunk.items()}
+            last = self._chunks[-1]["ts"][-1] if self._chunks else None
+            if last is not None and chunk["ts"][0] < last:
+                self._sorted = False
+            self._chunks.append(chunk)
             self._cache = None
 
     @property
@@ -329,22 +336,25 @@ class LogStore:
             elif len(self._chunks) == 1:
                 self._cache = self._chunks[0]
             else:
-                self._cache = {k: np.concatenate([c[k] for c in self._chunks]) for k in LOG_COLUMNS}
+                merged = {k: np.concatenate([c[k] for c in self._chunks]) for k in LOG_COLUMNS}
+                if not self._sorted:
+                    order = np.lexsort((merged["lo"], merged["hi"], merged["ts"]))
+                    merged = {k: v[order] for k, v in merged.items()}
+                    self._sorted = True
+                self._cache = merged
                 self._chunks = [self._cache]
         return self._cache
 
     def __len__(self) -> int:
         return sum(len(c["ts"]) for c in self._chunks)
 
-    def window(
-        self, from_ms: int | None, to_ms: int | None, limit_rows: int | None = None
-    ) -> tuple[int, int]:
-        """Row range [lo, hi) of createdAt in [from, to) among the first limit_rows rows."""
+    def window(self, from_ms: int | None, to_ms: int | None, released_ms: int) -> tuple[int, int]:
+        """Row range [lo, hi) of createdAt in [from, to) among events that have happened by
+        `released_ms` (createdAt before it)."""
         ts = self.cols["ts"]
-        if limit_rows is not None:
-            ts = ts[:limit_rows]
         lo = 0 if from_ms is None else int(np.searchsorted(ts, from_ms, side="left"))
-        hi = len(ts) if to_ms is None else int(np.searchsorted(ts, to_ms, side="left"))
+        end = released_ms if to_ms is None else min(to_ms, released_ms)
+        hi = int(np.searchsorted(ts, end, side="left"))
         return lo, max(lo, hi)
 
 
@@ -560,15 +570,20 @@ def gen_logs(
     days: list[datetime],
     per_weekday: float,
     activity_rng: np.random.Generator,
+    counts: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
-    """Vectorised access logs for whole UTC days, drawn from the users that exist now."""
+    """Vectorised access logs for whole UTC days, drawn from the users that exist now.
+
+    `counts`: events per day (default: Poisson around `per_weekday`, quieter weekends).
+    Each event reaches the cloud when it happens (late-upload batch 0)."""
     users = list(acc.users.values())
     empty = {k: np.empty(0, dtype=LOG_DTYPES[k]) for k in LOG_COLUMNS}
     if not days or not acc.devices:
         return empty
     day_ms = np.array([int(d.timestamp() * 1000) for d in days], dtype=np.int64)
-    weight = np.array([1.0 if d.weekday() < 5 else 0.15 for d in days])  # quiet weekends
-    counts = rng.poisson(per_weekday * weight)
+    if counts is None:
+        weight = np.array([1.0 if d.weekday() < 5 else 0.15 for d in days])  # quiet weekends
+        counts = rng.poisson(per_weekday * weight)
     n = int(counts.sum())
     if n == 0:
         return empty
@@ -618,6 +633,7 @@ def gen_logs(
     lo = (lo & ~np.uint64(0xC << 60)) | np.uint64(0x8 << 60)  # RFC 4122 variant
     return {
         "ts": base + ms,
+        "batch": np.zeros(n, dtype=np.int32),
         "hi": hi,
         "lo": lo,
         "reg": reg,

@@ -43,6 +43,7 @@ def uvicorn_server(app: Any) -> uvicorn.Server:
         lifespan="off",
         proxy_headers=False,
         server_header=False,
+        date_header=False,  # the Edge sends Date on the sandbox's own (simulated) clock
         timeout_graceful_shutdown=2,
     )
     return uvicorn.Server(config)

@@ -42,6 +42,7 @@ STAT_KEYS = (
     "tokens_invalidated",  # by the invalidate_token_after fault
     "keys_revoked",  # by the revoke_key_after fault
     "max_in_flight",  # most Alocity-surface requests being answered at the same moment
+    "late_uploads",  # events uploaded back-dated (simulate's late_per_day, admin late-uploads)
 )
 TABLES = (
     "sites",
@@ -174,7 +175,13 @@ class SandboxState:
         self.start: datetime = config.start  # type: ignore[assignment]
         self._offset = timedelta(0)
         self._mono0 = time.monotonic()
-        self.sim_day = 0
+        self.sim_day = 0  # completed simulated days
+        # Events with createdAt before `released` have happened; simulate() moves it (and the
+        # clock) forward. The day it falls in has its events generated, later ones hidden.
+        self.released: datetime = self.start
+        self._generated_through = self.start  # days before this have their events
+        self.late_uploads: list[dict[str, Any]] = []  # every back-dated upload, for tests
+        self.late_batches = 0  # late uploads so far (a snapshot shows the batches before it)
         self.account = d.generate(config.shape, config.seed, self.start)
         key_created = config.key_created_at or (self.start - timedelta(days=30))
         self.keys = KeyStore(config.access_key, key_created)  # type: ignore[arg-type]
@@ -205,22 +212,81 @@ class SandboxState:
             self._offset += timedelta(seconds=seconds)
 
     # --- simulation ----------------------------------------------------------
-    def simulate(self, days: int) -> None:
-        for _ in range(int(days)):
+    def simulate(
+        self, days: int = 0, hours: float = 0, late_per_day: int = 0, late_days_back: int = 2
+    ) -> None:
+        """Let `days` days and `hours` hours happen: their access logs, and at each midnight
+        the day's changes to the account (a snapshot of the ground truth follows each).
+
+        Part of a day (hours) shows that day's events so far ("today so far"); the rest
+        appears as the simulation moves on. `late_per_day`: each whole simulated day, that
+        many events reach the cloud at noon back-dated `late_days_back` days, as a door
+        controller that lost its connection uploads its buffer with the original times."""
+        remaining = timedelta(days=int(days), hours=float(hours))
+        while remaining > timedelta(0):
             with self.lock:
-                self._simulate_day(self.sim_day + 1)
-                self.sim_day += 1
-                self._offset += timedelta(days=1)
-                self.history[self.sim_day] = self._snapshot()
+                day = self._day_start(self.released)
+                step = min(remaining, day + timedelta(days=1) - self.released)
+                self._generate_day(day)
+                if late_per_day and step == timedelta(days=1):
+                    k = (day - self.start).days + 1
+                    noon, rng = day + timedelta(hours=12), d.rng_for(self.config.seed, 300, k)
+                    self._upload_late(late_per_day, late_days_back, noon, rng)
+                self.released += step
+                self._offset += step
+                remaining -= step
+                if self.released == day + timedelta(days=1):  # midnight: the day is over
+                    self.sim_day += 1
+                    self._simulate_day(self.sim_day)
+                    self.history[self.sim_day] = self._snapshot()
+
+    def upload_late(self, count: int, days_back: int) -> list[dict[str, Any]]:
+        """`count` events reach the cloud now, back-dated into the UTC day `days_back` days
+        before today's (a controller's buffer). Returns them in wire format."""
+        with self.lock:
+            rng = d.rng_for(self.config.seed, 301, len(self.late_uploads))
+            return self._upload_late(count, days_back, self.released, rng)
+
+    def _upload_late(
+        self, count: int, days_back: int, at: datetime, rng: np.random.Generator
+    ) -> list[dict[str, Any]]:
+        if count <= 0 or days_back < 1:
+            return []
+        day = self._day_start(at) - timedelta(days=days_back)
+        acc = self.account
+        chunk = d.gen_logs(acc, rng, [day], 0.0, d.rng_for(self.config.seed, 3), counts=np.array([count]))
+        self.late_batches += 1
+        chunk["batch"] = np.full(len(chunk["ts"]), self.late_batches, dtype=np.int32)
+        acc.logs.append(chunk)
+        at_text = fmt_dt(at)
+        rows = [
+            dict(row, uploadedAt=at_text)
+            for row in self._render(chunk, np.lexsort((chunk["lo"], chunk["hi"], chunk["ts"])))
+        ]
+        self.late_uploads.extend(rows)
+        self.stats["late_uploads"] += len(rows)
+        return rows
+
+    def _day_start(self, t: datetime) -> datetime:
+        """Start of the simulated day holding `t`. Days run from the start's time of day: with
+        the default start (00:00 UTC) they are UTC days."""
+        return self.start + timedelta(days=(t - self.start) // timedelta(days=1))
+
+    def _generate_day(self, day: datetime) -> None:
+        """The access logs of one UTC day, drawn from the people who exist at its start."""
+        if day < self._generated_through:
+            return
+        k = (day - self.start).days + 1
+        acc, seed = self.account, self.config.seed
+        per_weekday = d.events_per_weekday(self.config.shape)
+        acc.logs.append(d.gen_logs(acc, d.rng_for(seed, 200, k), [day], per_weekday, d.rng_for(seed, 3)))
+        self._generated_through = day + timedelta(days=1)
 
     def _simulate_day(self, k: int) -> None:
-        acc, shape, seed = self.account, self.config.shape, self.config.seed
+        """The account's changes during simulated day k (its access logs are made as it begins)."""
+        acc, seed = self.account, self.config.seed
         rng = d.rng_for(seed, 100, k)
         day = self.start + timedelta(days=k - 1)
-        # The day's access logs come from the people who exist at its start.
-        acc.logs.append(
-            d.gen_logs(acc, d.rng_for(seed, 200, k), [day], d.events_per_weekday(shape), d.rng_for(seed, 3))
-        )
         scale = max(len(acc.users), 10)
 
         def at() -> datetime:
@@ -380,26 +446,28 @@ class SandboxState:
             ],
             "cloud_keys": [cloud_key_row(k) for k in acc.cloud_keys.values()],
         }
-        return {"tables": tables, "log_rows": len(acc.logs)}
+        return {"tables": tables, "released": self.released, "late_batches": self.late_batches}
 
     def log_rows(self, lo: int, hi: int) -> list[dict[str, Any]]:
-        """Access-log rows [lo, hi) in wire format (vectorised where it matters)."""
+        """Access-log rows [lo, hi) in wire format."""
+        return self._render(self.account.logs.cols, slice(lo, hi))
+
+    def _render(self, cols: dict[str, np.ndarray], rows: slice | np.ndarray) -> list[dict[str, Any]]:
+        """Access-log rows of `cols` in wire format (vectorised where it matters)."""
         acc = self.account
-        cols = acc.logs.cols
-        sl = slice(lo, hi)
-        ts = np.datetime_as_string(cols["ts"][sl].astype("datetime64[ms]"), unit="ms")
+        ts = np.datetime_as_string(cols["ts"][rows].astype("datetime64[ms]"), unit="ms")
         serials = list(acc.devices)
         site_of = [acc.devices[s].siteId for s in serials]
         out = []
         for t, h, l_, reg, name, dev, res, cred in zip(
             ts,
-            cols["hi"][sl].tolist(),
-            cols["lo"][sl].tolist(),
-            cols["reg"][sl].tolist(),
-            cols["name"][sl].tolist(),
-            cols["dev"][sl].tolist(),
-            cols["result"][sl].tolist(),
-            cols["cred"][sl].tolist(),
+            cols["hi"][rows].tolist(),
+            cols["lo"][rows].tolist(),
+            cols["reg"][rows].tolist(),
+            cols["name"][rows].tolist(),
+            cols["dev"][rows].tolist(),
+            cols["result"][rows].tolist(),
+            cols["cred"][rows].tolist(),
             strict=True,
         ):
             out.append(
@@ -437,12 +505,16 @@ class SandboxState:
             out: dict[str, Any] = {}
             for name in wanted:
                 if name == "access_logs":
+                    released = int(snap["released"].timestamp() * 1000)
                     lo, hi = self.account.logs.window(
                         None if from_ is None else int(from_.timestamp() * 1000),
                         None if to is None else int(to.timestamp() * 1000),
-                        snap["log_rows"],
+                        released,
                     )
-                    out[name] = self.log_rows(lo, hi)
+                    # Late uploads made after this snapshot were not in the cloud yet.
+                    batch = self.account.logs.cols["batch"][lo:hi]
+                    seen = np.flatnonzero(batch <= snap["late_batches"]) + lo
+                    out[name] = self._render(self.account.logs.cols, seen)
                 else:
                     out[name] = [dict(r) for r in snap["tables"][name]]
             return out[table] if table else out

@@ -123,7 +123,9 @@ def test_every_model_materialises_sensible_rows_from_a_real_sync(warehouse: Path
         assert all(0 <= r[1] <= 14 for r in rows)
         # schedule coverage: one row per user; the links add up.
         users = q(con, "SELECT count(*) FROM main.users")[0][0]
-        links = q(con, "SELECT count(*) FROM main.schedule_users su JOIN main.users u ON u.id = su.user_id")[0][0]
+        links = q(
+            con, "SELECT count(*) FROM main.schedule_users su JOIN main.users u ON u.id = su.user_id"
+        )[0][0]
         assert q(
             con, "SELECT count(*), count(DISTINCT user_id), sum(schedules) FROM analytics.schedule_coverage"
         ) == [(users, users, links)]
