@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 
 API_PREFIX = "/v1/integration-management"
@@ -68,8 +69,11 @@ ACCESS_RESULT_LABELS: dict[int, str] = {
     9: "Doorbell",
 }
 
-# Cloud keys can only be listed per user inside a from/to window. INFERRED (§13):
-# a window wide enough to hold every key the account can have.
+# INFERRED (§13): a from/to window wide enough to hold everything an account can have.
+# Cloud keys can only be listed per user inside one. Access logs are read from the
+# account's first event with no end: a listing up to WIDEST_WINDOW[1] returns every event
+# the API holds, whatever our clock and the API's say today is.
+WIDEST_WINDOW = (datetime(2000, 1, 1, tzinfo=UTC), datetime(2100, 1, 1, tzinfo=UTC))
 CLOUD_KEY_WINDOW = {"from": "2000-01-01T00:00:00Z", "to": "2100-01-01T00:00:00Z"}
 
 

@@ -8,20 +8,20 @@ read-only session is blocked for seconds, not for the whole sync.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from alocity_etl.catalog import Resource, WriteMode, snake, tables
-from alocity_etl.client import AlocityClient, EndpointUnavailable, Page, PagingError, fetch_resource
+from alocity_etl.client import AlocityClient, EndpointUnavailable, PagingError, fetch_resource
 from alocity_etl.progress import Progress
 from alocity_etl.staging import PageJournal
+from alocity_etl.sync.events import Clock, EventsContext, EventsRead, read_events, read_for_window, utc_now
+from alocity_etl.sync.raw_pages import raw_page
+from alocity_etl.sync.read_plan import Read
 from alocity_etl.testhooks import pause_at
 from alocity_etl.warehouse import MergeStats, Warehouse
-from alocity_etl.warehouse.raw_archive import encode_body
 from alocity_etl.warehouse.schema import catalog_columns
 
 Log = Callable[[str], None]
@@ -29,19 +29,8 @@ Log = Callable[[str], None]
 # An analyst's query (alocity-etl sql/shell, a notebook) holds the file only while it runs;
 # the writer waits up to this long (ALOCITY_LOCK_TIMEOUT_S) instead of failing on the lock.
 LOCK_TIMEOUT_S = 120.0
-HOLD_WRITER_S = 1.0
-# DuckDB keeps ~3-4 MB per committed day of a backfill until the file is closed (outside
-# duckdb_memory(); measured in benchmarks/memory.py), so the writer is let go after this
-# many days at most: a reopen costs ~0.2 s, and memory stays flat however long the window.
-WRITER_MAX_DAYS = 8
-# Days fetched ahead of the one being written: as many as fit in FETCH_AHEAD_BYTES of parsed
-# pages, at most FETCH_AHEAD_DAYS. With room in the rate window the fetcher spends it in one
-# burst and the (CPU-bound) writes run while the window refills; a slow window (or a huge
-# day) brings it back to one day ahead. A parsed page takes ~11-14x its zlib text in memory
-# (a day of the `large` sandbox: 1.2 MB compressed, 13 MB parsed; of `small`: 0.06 / 0.8 MB).
-FETCH_AHEAD_DAYS = 31
-FETCH_AHEAD_BYTES = 32 * 2**20
-PARSED_PER_COMPRESSED = 14
+# A day is settled once read this many days after it ended (ALOCITY_ACCESS_LOG_SETTLE_DAYS).
+SETTLE_DAYS = 3
 
 
 @dataclass
@@ -62,6 +51,7 @@ class ResourceResult:
     tables: dict[str, TableResult]
     client_stats: dict[str, float]
     unavailable: str | None = None
+    events: EventsRead | None = None  # access logs: the days read, late events
 
 
 def sync_for_run(wh: Warehouse, run_id: str) -> tuple[int, datetime]:
@@ -88,26 +78,6 @@ def parent_rows(wh: Warehouse, resource: Resource) -> list[dict[str, Any]]:
     return [{key: str(v) if not isinstance(v, int) else v} for (v,) in values]
 
 
-def raw_page(resource: Resource, page: Page, window: tuple[datetime, datetime] | None) -> dict[str, Any]:
-    """A fetched page as the raw archive stores it (payload only: never headers or tokens)."""
-    endpoint = page.endpoint or resource.endpoint
-    parent_key: Any = next(iter(page.parent.values())) if page.parent else None
-    if endpoint == resource.detail_endpoint and resource.detail_key:
-        # A detail page belongs to the listed item it enriches.
-        parent_key = page.rows[0].get(resource.detail_key[0]) if page.rows else None
-    return {
-        "body": page.items,
-        # Compressed here, in the fetching thread: zlib lets go of the GIL while it works.
-        "body_z": encode_body(page.items),
-        "endpoint": endpoint,
-        "parent_key": parent_key,
-        "params": page.params,
-        "page_number": page.page_number,
-        "fetched_at": page.fetched_at,
-        "window": window,
-    }
-
-
 def _table_result(wh: Warehouse, table: str, stats: Any, sync_id: int) -> TableResult:
     row = wh.con.execute(f'SELECT count(*) FROM main."{table}"').fetchone()
     cols = catalog_columns(wh.con, "main", table)
@@ -127,61 +97,37 @@ def _table_result(wh: Warehouse, table: str, stats: Any, sync_id: int) -> TableR
     )
 
 
-def _days(window: tuple[datetime, datetime]) -> list[tuple[datetime, datetime]]:
-    """Split a partition-range window into UTC days: each day is fetched and written on its own."""
-    out, start = [], window[0]
-    while start < window[1]:
-        end = min(start + timedelta(days=1), window[1])
-        out.append((start, end))
-        start = end
-    return out
-
-
 def _fetch(
     client: AlocityClient,
     resource: Resource,
     parents: list[dict[str, Any]] | None,
-    window: tuple[datetime, datetime] | None,
-    lookback_hours: int,
-    progress: Progress | None,
-    journal: PageJournal | None = None,
-    sync_id: int = 0,
-    committed: Callable[[int, tuple[datetime, datetime] | None], bool] = lambda s, w: False,
+    progress: Progress,
+    journal: PageJournal,
+    sync_id: int,
+    committed: Callable[[int], bool],
 ) -> list[dict[str, Any]]:
-    """Every page of one resource (or one day of it). With a `journal`: payloads already
-    journaled by an interrupted run are replayed, not requested, and each new one is
-    journaled as it arrives."""
-    fetch_window = window
-    if window is not None:
-        # Re-fetch a little before the day so late events land; dedup on id makes it safe.
-        fetch_window = (window[0] - timedelta(hours=lookback_hours), window[1])
+    """Every page of one dimension. Payloads already journaled by an interrupted run are
+    replayed, not requested, and each new one is journaled as it arrives."""
     pages: list[dict[str, Any]] = []
     seen: set[tuple] = set()
-    replay = journal.load() if journal is not None else {}
-    if journal is not None:
-        if replay and journal.sync_id is not None and committed(journal.sync_id, window):
-            journal.discard()  # killed between its commit and its deletion: already written
-            replay = {}
-        journal.start(sync_id, replay)
-    record = journal.record if journal is not None else None
+    replay = journal.load()
+    if replay and journal.sync_id is not None and committed(journal.sync_id):
+        journal.discard()  # killed between its commit and its deletion: already written
+        replay = {}
+    journal.start(sync_id, replay)
     try:
-        fetched = fetch_resource(
-            client, resource, parents=parents, window=fetch_window, replay=replay, record=record
-        )
-        for page in fetched:
-            pages.append(raw_page(resource, page, window))
+        for page in fetch_resource(client, resource, parents=parents, replay=replay, record=journal.record):
+            pages.append(raw_page(resource, page, None))
             # Progress counts parents for fan-outs (a known total, hence an ETA), else pages.
             parent = tuple(sorted((page.parent or {}).items()))
-            if progress is not None and (parents is None or parent not in seen):
+            if parents is None or parent not in seen:
                 seen.add(parent)
                 progress.advance()
     except (PagingError, EndpointUnavailable):
-        if journal is not None:  # repeated pages must not be replayed; a 404 has nothing to resume
-            journal.discard()
+        journal.discard()  # repeated pages must not be replayed; a 404 has nothing to resume
         raise
     finally:
-        if journal is not None:
-            journal.close()
+        journal.close()
     return pages
 
 
@@ -191,131 +137,77 @@ def sync_resource(
     resource: Resource,
     run_id: str,
     window: tuple[datetime, datetime] | None = None,
-    lookback_hours: int = 0,
     log: Log = print,
     lock_timeout_s: float = LOCK_TIMEOUT_S,
+    read: Read | None = None,
+    settle_days: int = SETTLE_DAYS,
+    access_log_start: date | None = None,
+    clock: Clock = utc_now,
 ) -> ResourceResult:
-    """Fetch `resource` and write all its tables, one transaction per snapshot (or per UTC day).
+    """Fetch `resource` and write all its tables.
 
     Dimensions: the full snapshot is fetched first, then written in one transaction.
-    Events: each day of the window is fetched and written on its own, so memory stays
-    flat over a long backfill and a failure keeps the days already written.
+    Events (access logs): `read` (default: catch up, or exactly `window` when given) is read
+    as few listings as possible and written one UTC day per transaction (sync/events.py).
     """
     before = client.stats.as_dict()
     with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s) as wh:
         sync_id, as_of = sync_for_run(wh, run_id)
         parents = parent_rows(wh, resource) if resource.fan_out else None
-        loads = set(
-            wh.con.execute(
-                "SELECT sync_id, window_start, window_end FROM meta.resource_loads WHERE resource = ?",
-                [resource.name],
+        loads = {
+            s
+            for (s,) in wh.con.execute(
+                "SELECT sync_id FROM meta.resource_loads WHERE resource = ?", [resource.name]
             ).fetchall()
+        }
+    events = None
+    if resource.write_mode is WriteMode.APPEND:
+        ctx = EventsContext(
+            warehouse_path, sync_id, as_of, settle_days, access_log_start, lock_timeout_s, log, clock
         )
-
-    def committed(journal_sync: int, day: tuple[datetime, datetime] | None) -> bool:
-        ws, we = day if day is not None else (None, None)
-        return any(s == journal_sync and w0 == ws and w1 == we for s, w0, w1 in loads)
-
-    windows: list[tuple[datetime, datetime] | None] = _days(window) if window else [None]
-    per_day = len(windows) > 1
-    progress = Progress(
-        resource.name,
-        len(windows) if per_day else (len(parents) if parents is not None else None),
-        log,
-        unit="days" if per_day else "calls",
-    )
-    totals: dict[str, MergeStats] = {}
-    unavailable = None
-    # Several days: the next days are fetched in a worker thread while this one is written, so
-    # the API and the warehouse work at the same time (see FETCH_AHEAD_BYTES: memory stays
-    # flat however long the window). The client is thread-safe (client/fetch.py runs calls
-    # at once too).
-    pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="alocity-fetch") if per_day else None
-    ahead: deque[Future[list[dict[str, Any]]]] = deque()
-    queued = 1  # windows[queued:] are not submitted yet
-    day_bytes = 0  # the largest day so far, parsed
-
-    def fetch(day: tuple[datetime, datetime] | None) -> list[dict[str, Any]]:
-        journal = PageJournal(warehouse_path, resource.name, day)
-        return _fetch(
-            client,
-            resource,
-            parents,
-            day,
-            lookback_hours,
-            None if per_day else progress,
-            journal,
-            sync_id,
-            committed,
+        events = read_events(client, resource, read or read_for_window(window), ctx)
+        totals, unavailable = events.totals, events.unavailable
+    else:
+        totals, unavailable = _sync_snapshot(
+            client, warehouse_path, resource, parents, sync_id, as_of, loads, log, lock_timeout_s
         )
-
-    # The file stays open from one day to the next while the next day arrives within
-    # HOLD_WRITER_S (a fast API: a backfill is write-bound, and each reopen + checkpoint
-    # costs ~0.2 s), and is let go when the writer would wait longer on the API, so an
-    # analyst's query is never blocked by a rate-limited fetch.
-    writer: Warehouse | None = None
-    writer_days = 0
-    results: dict[str, TableResult] | None = None
-
-    def _results(wh: Warehouse) -> dict[str, TableResult]:
-        return {
+    after = client.stats.as_dict()
+    delta = {k: round(after[k] - before.get(k, 0), 3) for k in after}
+    with Warehouse.open(warehouse_path, read_only=True, lock_timeout=lock_timeout_s) as wh:
+        results = {
             table: _table_result(wh, table, totals.get(table) or MergeStats(), sync_id)
             for table, (res, _) in tables().items()
             if res.name == resource.name
         }
+    return ResourceResult(resource.name, sync_id, results, delta, unavailable, events)
 
+
+def _sync_snapshot(
+    client: AlocityClient,
+    warehouse_path: str,
+    resource: Resource,
+    parents: list[dict[str, Any]] | None,
+    sync_id: int,
+    as_of: datetime,
+    loads: set[int],
+    log: Log,
+    lock_timeout_s: float,
+) -> tuple[dict[str, MergeStats], str | None]:
+    """One dimension: its whole snapshot, then one transaction."""
+    progress = Progress(resource.name, len(parents) if parents is not None else None, log, unit="calls")
+    journal = PageJournal(warehouse_path, resource.name, None)
     try:
-        for day in windows:
-            if writer is not None and (
-                writer_days >= WRITER_MAX_DAYS or (ahead and not wait([ahead[0]], timeout=HOLD_WRITER_S).done)
-            ):
-                writer.close()
-                writer = None
-            try:
-                pages = ahead.popleft().result() if ahead else fetch(day)
-            except EndpointUnavailable as exc:
-                unavailable = f"{resource.name}: {exc} — not available on this account, skipped"
-                log(unavailable)
-                break
-            day_bytes = max(day_bytes, PARSED_PER_COMPRESSED * sum(len(p["body_z"]) for p in pages))
-            depth = min(FETCH_AHEAD_DAYS, max(1, FETCH_AHEAD_BYTES // max(day_bytes, 1)))
-            while pool is not None and queued < len(windows) and len(ahead) < depth:
-                ahead.append(pool.submit(fetch, windows[queued]))
-                queued += 1
-            if writer is None:
-                writer = Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s)
-                writer_days = 0
-            written = writer.apply_pages(
-                resource.name,
-                pages,
-                sync_id,
-                as_of,
-                full_snapshot=resource.write_mode is WriteMode.VERSIONED,
-                window=day,
-            )
-            del pages  # one day in memory at a time (plus the days fetched ahead)
-            writer_days += 1
-            pause_at("commit", resource.name)
-            PageJournal(warehouse_path, resource.name, day).discard()  # written: nothing to resume
-            for table, stats in written.items():
-                totals[table] = totals.get(table, MergeStats()) + stats
-            if per_day:
-                progress.advance()
-        if writer is not None:  # still open: read the results on it rather than reopen the file
-            results = _results(writer)
-    finally:
-        if writer is not None:
-            writer.close()
-        if pool is not None:  # a failed write: the days fetched ahead are dropped
-            pool.shutdown(wait=True, cancel_futures=True)
+        pages = _fetch(client, resource, parents, progress, journal, sync_id, loads.__contains__)
+    except EndpointUnavailable as exc:
+        unavailable = f"{resource.name}: {exc} — not available on this account, skipped"
+        log(unavailable)
+        return {}, unavailable
+    with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s) as wh:
+        written = wh.apply_pages(resource.name, pages, sync_id, as_of, full_snapshot=True)
+    pause_at("commit", resource.name)
+    journal.discard()  # written: nothing to resume
     progress.finish()
-
-    after = client.stats.as_dict()
-    delta = {k: round(after[k] - before.get(k, 0), 3) for k in after}
-    if results is None:
-        with Warehouse.open(warehouse_path, read_only=True, lock_timeout=lock_timeout_s) as wh:
-            results = _results(wh)
-    return ResourceResult(resource.name, sync_id, results, delta, unavailable)
+    return written, None
 
 
 def finish_run(

@@ -6,8 +6,9 @@ variable instead of deep inside a run.
 
 from __future__ import annotations
 
+import json
 import os
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import date
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -23,12 +24,27 @@ class PipelineSettings:
     page_size: int
     cache_dir: str | None
     warehouse: str
-    access_log_start: str  # first daily partition, YYYY-MM-DD
-    access_log_lookback_hours: int  # re-fetch window for late events
+    access_log_start: date | None  # history is not read before it; None: from the first event
+    settle_days: int  # a day is settled once read this many days after it ended
     schedule_cron: str
     schedule_timezone: str
     lock_timeout_s: int  # how long a writer waits for the DuckDB file held by another process
     sync_wait_s: int = 3600  # how long `alocity-etl sync` waits for another sync of the same warehouse
+    intraday: bool = False  # the access-log schedule for today so far runs
+    intraday_cron: str = "*/15 * * * *"
+
+    def to_json(self) -> str:
+        """For a run's reconstructable job: the settings its process rebuilds Definitions from."""
+        values = asdict(self)
+        values["access_log_start"] = self.access_log_start.isoformat() if self.access_log_start else None
+        return json.dumps(values, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> PipelineSettings:
+        values = json.loads(text)
+        start = values.get("access_log_start")
+        values["access_log_start"] = date.fromisoformat(start) if start else None
+        return cls(**values)
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:
@@ -38,19 +54,31 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     try:
         value = int(raw)
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not a whole number; set it to e.g. {default}") from None
+        raise SettingsError(
+            f"{name}={raw!r} is not a whole number; set it to a whole number >= {minimum}, e.g. {default}"
+        ) from None
     if value < minimum:
-        raise SettingsError(f"{name}={value} must be at least {minimum}")
+        raise SettingsError(f"{name}={value} must be a whole number >= {minimum}, e.g. {default}")
     return value
 
 
+def _switch(name: str) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if raw in ("", "0", "off", "false", "no"):
+        return False
+    if raw in ("1", "on", "true", "yes"):
+        return True
+    raise SettingsError(f"{name}={raw!r} is not on or off; set it to on or off")
+
+
 def env_settings() -> PipelineSettings:
-    start = os.environ.get("ALOCITY_ACCESS_LOG_START", "").strip() or "2026-01-01"
+    raw_start = os.environ.get("ALOCITY_ACCESS_LOG_START", "").strip()
     try:
-        date.fromisoformat(start)
+        start = date.fromisoformat(raw_start) if raw_start else None
     except ValueError:
         raise SettingsError(
-            f"ALOCITY_ACCESS_LOG_START={start!r} is not a date; use YYYY-MM-DD, e.g. 2026-01-01"
+            f"ALOCITY_ACCESS_LOG_START={raw_start!r} is not a date; use YYYY-MM-DD, e.g. 2026-01-01, "
+            "or leave it unset to read from the account's first event"
         ) from None
     tz = os.environ.get("ALOCITY_SCHEDULE_TIMEZONE", "").strip() or "UTC"
     try:
@@ -66,9 +94,11 @@ def env_settings() -> PipelineSettings:
         cache_dir=os.environ.get("ALOCITY_CACHE_DIR", "").strip() or None,
         warehouse=os.environ.get("ALOCITY_WAREHOUSE", "").strip() or "warehouse/alocity.duckdb",
         access_log_start=start,
-        access_log_lookback_hours=_int("ALOCITY_ACCESS_LOG_LOOKBACK_HOURS", 6),
+        settle_days=_int("ALOCITY_ACCESS_LOG_SETTLE_DAYS", 3),
         schedule_cron=os.environ.get("ALOCITY_SCHEDULE_CRON", "").strip() or "0 2 * * *",
         schedule_timezone=tz,
         lock_timeout_s=_int("ALOCITY_LOCK_TIMEOUT_S", 120),
         sync_wait_s=_int("ALOCITY_SYNC_WAIT_S", 3600),
+        intraday=_switch("ALOCITY_INTRADAY_SYNC"),
+        intraday_cron=os.environ.get("ALOCITY_INTRADAY_CRON", "").strip() or "*/15 * * * *",
     )

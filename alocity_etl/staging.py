@@ -55,6 +55,9 @@ class PageJournal:
         self.path = staging_dir(warehouse_path) / f"{resource}{_slug(window)}.jsonl"
         self._fh: BinaryIO | None = None
         self.sync_id: int | None = None  # the sync that wrote the journal being resumed
+        # When the journaled listing began (access logs: its read time, see sync/events.py);
+        # a resumed listing keeps the time it first began.
+        self.read_at: datetime | None = None
 
     # -- resume ------------------------------------------------------------------------------
 
@@ -91,6 +94,9 @@ class PageJournal:
                 continue
             if isinstance(entry, dict) and "k" in entry:
                 replay[entry["k"]] = entry.get("p")
+            elif isinstance(entry, dict) and "read_at" in entry:
+                noted = datetime.fromisoformat(entry["read_at"])
+                self.read_at = noted if self.read_at is None else min(self.read_at, noted)
         return replay
 
     # -- record ------------------------------------------------------------------------------
@@ -110,6 +116,8 @@ class PageJournal:
                 "created": time.time(),
             }
             fh.write(json.dumps(header) + "\n")
+            if self.read_at is not None:
+                fh.write(json.dumps({"read_at": self.read_at.isoformat()}) + "\n")
             for key, payload in resumed.items():
                 fh.write(_line(key, payload).decode())
         os.replace(tmp, self.path)
@@ -120,6 +128,13 @@ class PageJournal:
             return
         self._fh.write(_line(key, payload))
         self._fh.flush()  # in the OS: survives the process being killed
+
+    def note_read_at(self, read_at: datetime) -> None:
+        """Record when the journaled listing began (kept by a resumed journal)."""
+        self.read_at = read_at
+        if self._fh is not None:
+            self._fh.write(json.dumps({"read_at": read_at.isoformat()}).encode() + b"\n")
+            self._fh.flush()
 
     def close(self) -> None:
         if self._fh is not None:

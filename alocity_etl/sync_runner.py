@@ -6,28 +6,33 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from dagster import AssetKey, DagsterInstance, build_reconstructable_job, execute_job
 
+from alocity_etl.catalog import resource as catalog_resource
 from alocity_etl.catalog import tables as catalog_tables
-from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, sync_job
+from alocity_etl.client import AlocityClient, ClientSettings
+from alocity_etl.defs.assets import CATCH_UP, INTRADAY, READ_TAG
+from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, range_tags, sync_job
 from alocity_etl.pipeline import finish_run
+from alocity_etl.settings import PipelineSettings
+from alocity_etl.sync.events import catch_up_range, find_origin, first_partition_day
+from alocity_etl.sync.read_plan import CatchUp, DayRange, Intraday, Read
 from alocity_etl.sync_lock import sync_lock
 from alocity_etl.warehouse import WarehouseError
 
 WAREHOUSE_TABLES = frozenset(catalog_tables())
-RANGE_START = "dagster/asset_partition_range_start"
-RANGE_END = "dagster/asset_partition_range_end"
 # The console shows progress lines and warnings, not every engine event.
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
-def job_def(name: str):
-    """Reconstructor for execute_job: the job of that name from the one Definitions."""
-    from alocity_etl.definitions import defs
+def job_def(name: str, settings: str):
+    """Reconstructor for execute_job: the job of that name, from Definitions built from the
+    sync's settings (JSON, `PipelineSettings.to_json`)."""
+    from alocity_etl.definitions import build_definitions
 
-    return defs.resolve_job_def(name)
+    return build_definitions(PipelineSettings.from_json(settings)).resolve_job_def(name)
 
 
 @dataclass
@@ -42,9 +47,21 @@ class TableLine:
 
 
 @dataclass
+class AccessLogLine:
+    """What the access-log step read: days, today so far, late arrivals."""
+
+    days_read: int = 0
+    first_day: str = ""
+    partial_days: str = ""
+    late_events: int = 0
+    late_by_day: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
 class SyncSummary:
     runs: list[tuple[str, str, bool]] = field(default_factory=list)  # (job, run id, success)
     tables: dict[str, TableLine] = field(default_factory=dict)  # warehouse tables
+    access_logs: AccessLogLine | None = None
     models: dict[str, int] = field(default_factory=dict)  # analytics model -> rows
     requests: int = 0
     responses_429: int = 0
@@ -59,6 +76,10 @@ class SyncSummary:
 
 def _int(v) -> int:
     return int(getattr(v, "value", v) or 0)
+
+
+def _text(v) -> str:
+    return str(getattr(v, "value", v) or "")
 
 
 def _collect(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> None:
@@ -83,6 +104,14 @@ def _collect(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> No
             setattr(line, k, getattr(line, k) + _int(md.get(k)))
         if "unavailable" in md:
             line.note = "unavailable on this account"
+        if "days_read" in md:
+            summary.access_logs = AccessLogLine(
+                days_read=_int(md.get("days_read")),
+                first_day=_text(md.get("first_day_read")),
+                partial_days=_text(md.get("partial_days")),
+                late_events=_int(md.get("late_events")),
+                late_by_day=dict(getattr(md.get("late_by_day"), "value", None) or {}),
+            )
     # Client accounting is per step (one step per resource); take it once per step.
     seen: set[str] = set()
     for rec in records:
@@ -103,16 +132,6 @@ def _collect(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> No
         summary.errors.append(f"{rec.event_log_entry.step_key}: {err.message.strip().splitlines()[-1]}")
 
 
-def access_log_range(start: str, days: int | None, today: datetime | None = None) -> tuple[str, str]:
-    """The partition range to sync: the last `days` full UTC days (or all since `start`)."""
-    today = (today or datetime.now(UTC)).date()
-    last = today - timedelta(days=1)
-    first = datetime.fromisoformat(start).date()
-    if days is not None:
-        first = max(first, today - timedelta(days=days))
-    return first.isoformat(), last.isoformat()
-
-
 def _close_interrupted(warehouse: str, lock_timeout_s: float) -> int:
     """Under the sync lock: syncs still "running" belong to a process that died."""
     from alocity_etl.warehouse import Warehouse, ledger
@@ -123,37 +142,61 @@ def _close_interrupted(warehouse: str, lock_timeout_s: float) -> int:
 
 def run_sync(
     instance: DagsterInstance,
+    settings: PipelineSettings,
     select: set[str] | None = None,
-    access_log_days: int | None = 1,
-    access_log_start: str = "2026-01-01",
+    read: Read | None = None,
     tags: dict[str, str] | None = None,
-    warehouse: str = "warehouse/alocity.duckdb",
-    lock_timeout_s: float = 120.0,
-    sync_wait_s: float = 3600.0,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
+    today: date | None = None,
 ) -> SyncSummary:
     """Materialise the selected tables (and, for a full sync, the models) as one Dagster run.
 
-    Holds the warehouse's sync lock for the whole sync (see `sync_lock`); raises
-    `SyncBusyError` if another sync keeps it longer than `sync_wait_s`."""
-    with sync_lock(warehouse, sync_wait_s, log):
-        closed = _close_interrupted(warehouse, lock_timeout_s)
+    `read`: what the access logs read (default: catch up, see sync/read_plan.py). Holds the
+    warehouse's sync lock for the whole sync (see `sync_lock`); raises `SyncBusyError` if
+    another sync keeps it longer than ``settings.sync_wait_s``."""
+    with sync_lock(settings.warehouse, settings.sync_wait_s, log):
+        closed = _close_interrupted(settings.warehouse, settings.lock_timeout_s)
         if closed:
             log(f"marked {closed} sync(s) left running by a killed process as interrupted")
-        return _run_sync(instance, select, access_log_days, access_log_start, tags, warehouse, lock_timeout_s)
+        return _run_sync(instance, settings, select, read or CatchUp(), tags, log, today)
+
+
+def access_log_partitions(
+    settings: PipelineSettings, read: Read, today: date, log: Callable[[str], None]
+) -> tuple[date, date] | None:
+    """The partition range of a run that reads `read` (None: no day to read). Finds where the
+    account's history starts first, if the warehouse does not know yet, so the range (and
+    the partitions, which begin there) is right."""
+    resource = catalog_resource(EVENT_TABLES[0])
+    with AlocityClient(ClientSettings.from_env()) as client:
+        find_origin(client, resource, settings, settings.lock_timeout_s)
+    first_day = first_partition_day(settings, today)
+    if isinstance(read, CatchUp):
+        first, last = catch_up_range(settings, today, settings.lock_timeout_s)
+    elif isinstance(read, DayRange):
+        first, last = read.first or first_day, read.last or today
+    else:
+        first, last = today, today
+    if last < first_day:
+        log(f"access logs: no day to read before {first_day} (where the account's history starts)")
+        return None
+    if first < first_day:
+        log(f"access logs: from {first_day}, where the account's history starts (asked: {first})")
+    return max(first, first_day), last
 
 
 def _run_sync(
     instance: DagsterInstance,
+    settings: PipelineSettings,
     select: set[str] | None,
-    access_log_days: int | None,
-    access_log_start: str,
+    read: Read,
     tags: dict[str, str] | None,
-    warehouse: str,
-    lock_timeout_s: float,
+    log: Callable[[str], None],
+    today: date | None,
 ) -> SyncSummary:
     summary = SyncSummary()
     t0 = time.monotonic()
+    today = today or datetime.now(UTC).date()
     if select:
         # One fetch fills every table of a resource (users -> cards): select them together.
         resources = {res.name for t, (res, _) in catalog_tables().items() if t in select}
@@ -162,36 +205,40 @@ def _run_sync(
     events = [t for t in EVENT_TABLES if not select or t in select]
     tags = dict(tags or {})
     if events:
-        first, last = access_log_range(access_log_start, access_log_days)
-        if first <= last:
-            tags.update({RANGE_START: first, RANGE_END: last})
-        else:
+        days = access_log_partitions(settings, read, today, log)
+        if days is None:
             events = []
+        else:
+            tags.update(range_tags(*days))
+            if isinstance(read, CatchUp):
+                tags[READ_TAG] = CATCH_UP
+            elif isinstance(read, Intraday):
+                tags[READ_TAG] = INTRADAY
     keys = [AssetKey(t) for t in (*dims, *events)]
-    if not keys:  # only access logs asked for, and no full day to fetch yet
+    if not keys:  # only access logs asked for, and no day to read
         return summary
+    recon = build_reconstructable_job(
+        "alocity_etl.sync_runner", "job_def", reconstructable_args=(sync_job.name, settings.to_json())
+    )
     if not select:
         # The rest of the job: the analytics models (in the UI a sensor refreshes them after
         # each per-kind run). Read from the job Dagster resolves anyway, not re-parsed from SQL.
         keys += [
             k
-            for k in job_def(sync_job.name).asset_layer.selected_asset_keys
+            for k in recon.get_definition().asset_layer.selected_asset_keys
             if k.to_user_string() not in WAREHOUSE_TABLES
         ]
-    recon = build_reconstructable_job(
-        "alocity_etl.sync_runner", "job_def", reconstructable_args=(sync_job.name,)
-    )
     with execute_job(recon, instance=instance, tags=tags, run_config=QUIET, asset_selection=keys) as result:
         summary.runs.append((sync_job.name, result.run_id, result.success))
         _collect(instance, result.run_id, summary)
         try:
             finish_run(
-                warehouse,
+                settings.warehouse,
                 result.run_id,
                 result.success,
                 summary.requests,
                 summary.errors[0] if summary.errors else None,
-                lock_timeout_s=lock_timeout_s,
+                lock_timeout_s=settings.lock_timeout_s,
             )
         except WarehouseError as exc:  # the run's own failure is already in summary.errors
             summary.errors.append(f"ledger: {exc}")
@@ -215,6 +262,15 @@ def print_summary(summary: SyncSummary, warehouse: str) -> None:
             line.note,
         )
     console.print(table)
+    logs = summary.access_logs
+    if logs is not None and logs.days_read:
+        line = f"access logs: {logs.days_read} day(s) read from {logs.first_day}"
+        if logs.partial_days:
+            line += f"; so far (partial): {logs.partial_days}"
+        console.print(line)
+        if logs.late_events:
+            late = ", ".join(f"{n} on {d}" for d, n in sorted(logs.late_by_day.items()))
+            console.print(f"late events: {logs.late_events} arrived after their day was read ({late})")
     if summary.models:
         console.print(
             "analytics models: " + ", ".join(f"{name} ({rows} rows)" for name, rows in summary.models.items())

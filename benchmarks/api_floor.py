@@ -5,7 +5,7 @@ the product path: `sync_runner.run_sync` with a temporary DAGSTER_HOME, i.e. one
 the Dagster job `sync` exactly as `alocity-etl demo` runs it (`--path dagster`; the
 headline figure). `--path pipeline` runs the same work
 without Dagster: `pipeline.sync_resource` per resource in catalog order, one client per
-resource (as one per Dagster step), the same 6 h access-log lookback. Default: both.
+resource (as one per Dagster step), the same access-log days as one listing. Default: both.
 The temporary DAGSTER_HOME gets the product's dagster.yaml, and the Definitions and the
 instance storage are loaded before the clock starts (a nightly run finds them ready).
 The sandbox runs in its own process with a compressed rate window (default 100/5s: the
@@ -84,7 +84,6 @@ def run_pipeline(settings, days: int) -> dict:  # type: ignore[no-untyped-def]
                 res,
                 "bench-floor",
                 window=window,
-                lookback_hours=settings.access_log_lookback_hours,
                 log=lambda m: None,
             )
         out["requests"] += int(result.client_stats.get("requests", 0))
@@ -96,14 +95,12 @@ def run_pipeline(settings, days: int) -> dict:  # type: ignore[no-untyped-def]
 def run_dagster(settings, days: int) -> dict:  # type: ignore[no-untyped-def]
     from dagster import DagsterInstance
 
+    from alocity_etl.sync.read_plan import DayRange
     from alocity_etl.sync_runner import run_sync
 
-    summary = run_sync(
-        DagsterInstance.get(),
-        access_log_days=days,
-        access_log_start=settings.access_log_start,
-        warehouse=settings.warehouse,
-    )
+    today = datetime.now(UTC).date()
+    days_read = DayRange(today - timedelta(days=days), today - timedelta(days=1))  # --days N
+    summary = run_sync(DagsterInstance.get(), settings, read=days_read)
     return {
         "ok": summary.ok,
         "requests": summary.requests,

@@ -1,19 +1,22 @@
-"""The second nightly sync: requests spent and versions written against what is needed.
+"""Incremental syncs: requests spent against the minimum the API's shape needs.
 
-A `small` sandbox (in this process, rate limit off) starts at yesterday 00:00 UTC with
-30 days of access logs. Sync 1 (`run_sync`, through Dagster) loads everything; then
-`simulate(days=1)` plays one day (new/changed/deleted users, cards, keys, memberships, and
-the day's access logs). Sync 2 is the nightly sync: every dimension plus yesterday's
-access-log partition, also through `run_sync`.
+The access-log contract (README, "Access logs") reads every day not settled yet as ONE
+listing, so its minimum is that of one listing: ceil(events / page size) + 1 (no total
+count: an empty page ends it). Scenarios, each through `run_sync` (Dagster), against an
+in-process sandbox with no rate limit, page size 500:
 
-* requests: API calls of sync 2 counted by the sandbox (incl. token and 401 replays);
-* min_requests: from the API's shape at day 1: one call per unpaged list, ceil(n/500)+1
-  pages per paged list (the API has no total: an empty page ends it), one detail call per
-  user and schedule, one call (or paged listing) per parent for fan-outs, one token call,
-  and the access-log pages of the new day alone (the 6 h lookback for late events is extra);
-* versions_written: inserted + updated + deleted of sync 2 in meta.table_syncs;
-* changes_made: ground truth day 0 vs day 1, per table: new keys + removed keys + changed
-  rows; access logs: the day's events.
+  a. first sync of 90 days of history (preset `quarter`, empty warehouse), access logs only:
+     one small request finds the first event, then one listing;
+  b. catch-up after 3 missed nights (preset `small`, with late uploads back-dated 2 days):
+     one listing from the first day not settled;
+  c. the no-op nightly: the next sync with nothing new, the whole sync (dimensions too: one
+     call per unpaged list, ceil(n/500)+1 pages per paged list, one detail call per user
+     and schedule, one call or listing per parent of a fan-out, one token call);
+  d. intraday ticks: one with nothing new (minimum: one empty page), one after 4 hours.
+
+Also: versions the nightly wrote to the dimensions after a simulated day against the
+changes the sandbox made to them, and the settle window's cost: access-log requests of one nightly for
+ALOCITY_ACCESS_LOG_SETTLE_DAYS = 1, 2, 3, 7 (the default is chosen from it).
 
 Writes benchmarks/results/incremental.json.
 
@@ -27,8 +30,10 @@ import math
 import os
 import sys
 import tempfile
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -40,7 +45,7 @@ PAGE = 500
 
 
 def _pages(n: int) -> int:
-    return math.ceil(n / PAGE) + 1 if n else 1
+    return math.ceil(n / PAGE) + 1
 
 
 def keys_by_table() -> dict[str, list[str]]:
@@ -58,19 +63,33 @@ def keys_by_table() -> dict[str, list[str]]:
     return out
 
 
-def diff(before: list[dict], after: list[dict], key: list[str]) -> dict[str, int]:
+def diff(before: list[dict], after: list[dict], key: list[str], fields: list[str] | None) -> dict[str, int]:
+    """Keys added, removed, and changed (in the catalog's fields, when given)."""
     b = {tuple(str(r.get(k)) for k in key): r for r in before}
     a = {tuple(str(r.get(k)) for k in key): r for r in after}
+
+    def view(r: dict) -> Any:
+        return r if fields is None else {f: r.get(f) for f in fields}
+
     return {
         "inserted": len(a.keys() - b.keys()),
         "deleted": len(b.keys() - a.keys()),
-        "updated": sum(1 for k in a.keys() & b.keys() if a[k] != b[k]),
+        "updated": sum(1 for k in a.keys() & b.keys() if view(a[k]) != view(b[k])),
     }
 
 
-def min_requests(gt: dict, new_day_events: int) -> dict[str, int]:
-    from collections import Counter
+def stored_fields(table: str) -> list[str]:
+    """The wire fields a table keeps (membership tables: not the member's name)."""
+    from alocity_etl.catalog import tables
 
+    res, child = tables()[table]
+    cols = list(child.columns if child else res.columns)
+    if res.fan_out and res.fan_out.carry_as and not child:
+        cols.append(res.fan_out.carry_as)
+    return [c.wire for c in cols]
+
+
+def min_dimension_requests(gt: dict) -> dict[str, int]:
     members = Counter(r["groupId"] for r in gt["group_members"])
     sched_users = Counter(r["scheduleId"] for r in gt["schedule_users"])
     users, groups, schedules = len(gt["users"]), gt["groups"], gt["schedules"]
@@ -87,122 +106,175 @@ def min_requests(gt: dict, new_day_events: int) -> dict[str, int]:
         "schedule": len(schedules),
         "schedule_users": sum(_pages(sched_users.get(s["id"], 0)) for s in schedules),
         "cloud_keys": users,
-        "access_log_page": _pages(new_day_events),
     }
+
+
+class Bench:
+    """A sandbox in this process and syncs through run_sync against it."""
+
+    def __init__(self, preset: str, start: datetime, **env: str) -> None:
+        from alocity_etl.sandbox import Sandbox, SandboxConfig
+
+        self.tmp = Path(tempfile.mkdtemp(prefix="alocity-bench-incr-"))
+        cfg = SandboxConfig(
+            preset=preset, seed=1, rate_limit="none", start=start, token_lifetime_s=90 * 86400
+        )
+        self.sb = Sandbox(cfg).serve(port=0)
+        self.env = {
+            "DAGSTER_HOME": str(self.tmp / "dagster_home"),
+            "ALOCITY_BASE_URL": self.sb.base_url,
+            "ALOCITY_ACCESS_KEY": self.sb.access_key,
+            "ALOCITY_RATE_LIMIT": "1000000/1s",
+            "ALOCITY_WAREHOUSE": str(self.tmp / "alocity.duckdb"),
+            "ALOCITY_CACHE_DIR": str(self.tmp / "cache"),
+            "ALOCITY_PAGE_SIZE": str(PAGE),
+            **env,
+        }
+        prepare_dagster_home(self.tmp / "dagster_home")
+
+    def sync(self, select: set[str] | None = None, read: Any = None) -> tuple[Any, dict[str, int]]:
+        """One sync; (summary, requests per endpoint it made)."""
+        from dagster import DagsterInstance
+
+        from alocity_etl.settings import env_settings
+        from alocity_etl.sync_runner import run_sync
+
+        self.sb.admin.reset_stats()
+        saved = {k: os.environ.get(k) for k in self.env}
+        os.environ.update(self.env)
+        try:
+            with DagsterInstance.ephemeral() as instance:
+                summary = run_sync(instance, env_settings(), select, read, log=lambda m: None)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
+        if not summary.ok:
+            raise SystemExit(f"sync failed: {summary.errors}")
+        return summary, dict(self.sb.admin.stats()["per_endpoint"])
+
+    def events_since(self, day: Any) -> int:
+        rows = self.sb.admin.ground_truth(table="access_logs")
+        return sum(1 for r in rows if r["createdAt"][:10] >= day.isoformat())
+
+    def close(self) -> None:
+        self.sb.stop()
+
+
+def first_unsettled(read_at: datetime, settle_days: int) -> Any:
+    return (read_at - timedelta(days=settle_days)).date()
+
+
+def scenario(name: str, requests: int, minimum: int, **details: Any) -> dict[str, Any]:
+    return {"scenario": name, "requests": requests, "min_requests": minimum,
+            "ratio": round(requests / minimum, 4), **details}  # fmt: skip
 
 
 def main() -> int:
     argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     ).parse_args()
-    from alocity_etl.sandbox import Sandbox, SandboxConfig
+    from alocity_etl.sync.read_plan import Intraday
 
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    start = today - timedelta(days=1)
-    tmp = Path(tempfile.mkdtemp(prefix="alocity-bench-incr-"))
-    cfg = SandboxConfig(preset="small", seed=1, rate_limit="none", start=start)
-    with Sandbox(cfg).serve(port=0) as sb:
-        os.environ.update(
-            DAGSTER_HOME=str(tmp / "dagster_home"),
-            ALOCITY_BASE_URL=sb.base_url,
-            ALOCITY_ACCESS_KEY=sb.access_key,
-            ALOCITY_RATE_LIMIT="1000000/1s",
-            ALOCITY_WAREHOUSE=str(tmp / "alocity.duckdb"),
-            ALOCITY_CACHE_DIR=str(tmp / "cache"),
-        )
-        prepare_dagster_home(Path(os.environ["DAGSTER_HOME"]))
-        from dagster import DagsterInstance
+    out: list[dict[str, Any]] = []
 
-        from alocity_etl.settings import env_settings
-        from alocity_etl.sync_runner import run_sync
-        from alocity_etl.warehouse import Warehouse
+    # a. the first sync of a quarter of history
+    b = Bench("quarter", today)
+    try:
+        _, per = b.sync({"access_logs"})
+        events = b.events_since(datetime.min.date())
+        out.append(scenario("a: first sync, 90 days of history", per["access_log_page"], _pages(events),
+                            events=events, note="+1 request finds the first event"))  # fmt: skip
+    finally:
+        b.close()
 
-        settings = env_settings()
-        instance = DagsterInstance.get()
-        # Sync 1: everything, access logs up to the (still empty) start day.
-        s1 = run_sync(
-            instance,
-            access_log_days=31,
-            access_log_start=settings.access_log_start,
-            warehouse=settings.warehouse,
-        )
-        day0 = sb.admin.ground_truth(day=0)
-        sb.admin.simulate(days=1)
-        day1 = sb.admin.ground_truth(day=1)
-        new_day = sb.admin.ground_truth(table="access_logs", from_=start, to=today)
-        sb.admin.reset_stats()
-        # Sync 2: the nightly sync (every dimension + yesterday's partition).
-        s2 = run_sync(
-            instance,
-            access_log_days=1,
-            access_log_start=settings.access_log_start,
-            warehouse=settings.warehouse,
-        )
-        stats = sb.admin.stats()
-    run_ids = [r for _, r, _ in s2.runs]
-    with Warehouse.open(settings.warehouse, read_only=True) as wh:
-        marks = ",".join("?" * len(run_ids))
-        rows = wh.con.execute(
-            "SELECT t.table_name, sum(inserted), sum(updated), sum(deleted), sum(unchanged) "
-            f"FROM meta.table_syncs t JOIN meta.syncs s USING (sync_id) WHERE s.dagster_run_id IN ({marks}) "
-            "GROUP BY ALL ORDER BY 1",
-            run_ids,
-        ).fetchall()
-    written = {
-        t: {"inserted": int(i), "updated": int(u), "deleted": int(d), "unchanged": int(n)}
-        for t, i, u, d, n in rows
-    }
-    keys = keys_by_table()
-    made = {t: diff(day0[t], day1[t], keys[t]) for t in day1 if t in keys and t != "access_logs"}
-    made["access_logs"] = {"inserted": len(new_day), "deleted": 0, "updated": 0}
-    minimum = min_requests(day1, len(new_day))
-    per_endpoint = stats.get("per_endpoint", {})
-    requests = int(stats["requests_total"])
-    min_total = sum(minimum.values())
+    # b, c, d and the nightly's versions on `small`, settle window 3 (the default)
+    b = Bench("small", today - timedelta(days=5), ALOCITY_ACCESS_LOG_SETTLE_DAYS="3")
+    try:
+        b.sync()
+        day0 = b.sb.admin.ground_truth(day=0)
+        b.sb.admin.simulate(1)
+        nightly_at = b.sb.admin.clock()
+        s2, per = b.sync()
+        day1 = b.sb.admin.ground_truth(day=1)
+        written = {
+            t: (line.inserted + line.updated + line.deleted)
+            for t, line in s2.tables.items()
+            if t != "access_logs"  # events: compared with the listing's minimum above
+        }
+        keys = keys_by_table()
+        made = {
+            t: sum(diff(day0[t], day1[t], keys[t], stored_fields(t)).values())
+            for t in day1
+            if t in keys and t != "access_logs"
+        }
+        b.sb.admin.simulate(3, late_per_day=5, late_days_back=2)
+        _, per = b.sync()
+        events = b.events_since(first_unsettled(nightly_at, 3))
+        out.append(scenario("b: catch-up after 3 missed nights", per["access_log_page"], _pages(events),
+                            events=events, late_uploads=len(b.sb.admin.late_uploads())))  # fmt: skip
+        caught_up_at = b.sb.admin.clock()
+        _, per = b.sync()
+        dims_min = min_dimension_requests(b.sb.admin.ground_truth())
+        events = b.events_since(first_unsettled(caught_up_at, 3))
+        minimum = {**dims_min, "access_log_page": _pages(events)}
+        out.append(scenario("c: no-op nightly (whole sync)", sum(per.values()), sum(minimum.values()),
+                            access_log_requests=per["access_log_page"], access_log_min=_pages(events),
+                            per_endpoint=per, min_per_endpoint=minimum))  # fmt: skip
+        _, per = b.sync({"access_logs"}, Intraday())
+        out.append(scenario("d: intraday tick, nothing new", per["access_log_page"], 1))
+        b.sb.admin.simulate(days=0, hours=10)
+        new = [
+            r
+            for r in b.sb.admin.ground_truth(table="access_logs")
+            if r["createdAt"] >= caught_up_at.isoformat()[:19]
+        ]
+        _, per = b.sync({"access_logs"}, Intraday())
+        out.append(scenario("d: intraday tick after 10 hours", per["access_log_page"], _pages(len(new)),
+                            events=len(new)))  # fmt: skip
+    finally:
+        b.close()
 
-    def total(d: dict) -> int:
-        return d.get("inserted", 0) + d.get("updated", 0) + d.get("deleted", 0)
+    # The settle window's cost: one nightly's access-log requests per setting.
+    settle_cost = []
+    for settle in (1, 2, 3, 7):
+        b = Bench("small", today - timedelta(days=10), ALOCITY_ACCESS_LOG_SETTLE_DAYS=str(settle))
+        try:
+            b.sync({"access_logs"})
+            for _ in range(8):  # a week of nights: the window has reached its steady size
+                b.sb.admin.simulate(1)
+                _, per = b.sync({"access_logs"})
+            settle_cost.append({"settle_days": settle, "nightly_requests": per["access_log_page"]})
+        finally:
+            b.close()
 
-    versions = sum(total(w) for w in written.values())
-    changes = sum(total(m) for m in made.values())
-    print("second nightly sync after one simulated day (small), through run_sync")
-    table(
-        [
-            (t, total(made.get(t, {})), total(written.get(t, {})), written.get(t, {}).get("unchanged", 0))
-            for t in sorted(set(made) | set(written))
-        ],
-        ("table", "changes_made", "versions_written", "unchanged"),
-    )
+    print("access-log requests against the minimum (page size 500)")
+    table([(o["scenario"], o["requests"], o["min_requests"], o["ratio"]) for o in out],
+          ("scenario", "requests", "min", "ratio"))  # fmt: skip
     print()
     table(
-        [(e, per_endpoint.get(e, 0), minimum.get(e, 0)) for e in sorted(set(per_endpoint) | set(minimum))],
-        ("endpoint", "requests", "min_requests"),
+        [(s["settle_days"], s["nightly_requests"]) for s in settle_cost], ("settle_days", "nightly requests")
     )
-    print(
-        f"requests {requests} vs min {min_total} ({requests / min_total:.3f}x); versions written "
-        f"{versions} vs changes made {changes}; sync 1 ok={s1.ok}, sync 2 ok={s2.ok}"
-    )
+    versions, changes = sum(written.values()), sum(made.values())
+    print(f"\nnightly after one simulated day: {versions} dimension versions for {changes} changes made")
     write_result(
         "incremental",
         {
-            "preset": "small",
-            "path": "sync_runner.run_sync (Dagster), access_log_days=1 for sync 2",
-            "requests": requests,
-            "min_requests": min_total,
-            "requests_ratio": round(requests / min_total, 4),
+            "page_size": PAGE,
+            "path": "sync_runner.run_sync (Dagster), in-process sandbox, no rate limit",
+            "scenarios": out,
+            "settle_window_cost": settle_cost,
             "versions_written": versions,
             "changes_made": changes,
-            "requests_per_endpoint": per_endpoint,
-            "min_requests_per_endpoint": minimum,
             "versions_per_table": written,
             "changes_per_table": made,
-            "responses_401": stats.get("by_status", {}).get("401", 0),
-            "sync1_ok": s1.ok,
-            "sync2_ok": s2.ok,
-            "errors": s1.errors + s2.errors,
+            "ok": all(o["ratio"] <= 1.05 for o in out),
         },
     )
-    return 0 if (s1.ok and s2.ok) else 1
+    return 0
 
 
 if __name__ == "__main__":

@@ -53,7 +53,6 @@ def child_full_sync(base: str, key: str, days: int) -> dict:
                 res,
                 "bench-mem",
                 window=window,
-                lookback_hours=0,
                 log=lambda m: None,
             )
             rows += sum(t.row_count for t in result.tables.values())

@@ -149,7 +149,6 @@ def child_alocity(base: str, key: str, days: int, rate_limit: str = "none") -> d
             resource("access_logs"),
             "bench",
             window=(win[0][0], win[-1][1]),
-            lookback_hours=0,
             log=lambda m: None,
         )
         logs_s = time.perf_counter() - t_logs

@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any
 
@@ -91,6 +94,7 @@ class AlocityClient:
         self.limiter = SharedRateLimiter(self.settings)
         self.tokens = TokenCache(self.settings, self._login, self.stats)
         self._retry = RetryPolicy(self.settings, self.stats, self.log)
+        self._server_date: tuple[str, float] | None = None  # (Date header, time.monotonic())
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -108,6 +112,21 @@ class AlocityClient:
 
     def __repr__(self) -> str:
         return f"AlocityClient(base_url={self.settings.base_url!r}, rate={self.settings.rate_description!r})"
+
+    def server_time(self) -> datetime | None:
+        """The API's clock as of now, from the Date header of the latest response (HTTP
+        servers send it, the Alocity docs do not promise it: None when none came). One-second
+        resolution, rounded down; the time since that response is added on our clock."""
+        seen = self._server_date
+        if seen is None:
+            return None
+        try:
+            at = parsedate_to_datetime(seen[0])
+        except (TypeError, ValueError, IndexError):
+            return None
+        if at.tzinfo is None:  # "-0000": a UTC time of unknown origin
+            at = at.replace(tzinfo=UTC)
+        return at.astimezone(UTC) + timedelta(seconds=time.monotonic() - seen[1])
 
     # -- public calls ----------------------------------------------------------------------
 
@@ -222,6 +241,9 @@ class AlocityClient:
                 response = self._http.request(method, endpoint, params, json_body, token)
             except NoResponse as exc:
                 raise TransientError(endpoint, exc.reason) from None
+            date = response.headers.get("Date")
+            if date:
+                self._server_date = (date, time.monotonic())
             if response.status == 401 and token is not None:
                 if logged_in:
                     raise Unauthorized(endpoint)

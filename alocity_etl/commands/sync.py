@@ -1,13 +1,20 @@
-"""`alocity-etl sync`: materialise the pipeline through Dagster against the configured account."""
+"""`alocity-etl sync`: materialise the pipeline through Dagster against the configured account.
+
+With no flag, the access logs catch up (sync/read_plan.py): every day not settled yet,
+from the account's first event through today so far. `--days`, `--since/--until` and
+`--full-refresh` read exactly the days they name instead.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from datetime import UTC, date, datetime, timedelta
 
 from alocity_etl.catalog import tables
 from alocity_etl.commands.instance import dagster_instance
 from alocity_etl.commands.preflight import preflight
+from alocity_etl.sync.read_plan import CatchUp, DayRange, Read
 from alocity_etl.sync_runner import print_summary, run_sync
 from alocity_etl.warehouse import WarehouseError
 
@@ -17,13 +24,20 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "--select",
         help="comma-separated tables to sync (default: all); e.g. users,cards,access_logs",
     )
-    parser.add_argument(
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument(
         "--full-refresh",
         action="store_true",
-        help="re-fetch every access-log day since ALOCITY_ACCESS_LOG_START (dimensions are always full)",
+        help="re-read every access-log day from the account's first event (dimensions are always full)",
+    )
+    which.add_argument(
+        "--days", type=positive_days, help="re-read the access logs of the last N days, ending yesterday"
+    )
+    which.add_argument(
+        "--since", type=iso_day, metavar="DATE", help="re-read the access logs from DATE (YYYY-MM-DD)"
     )
     parser.add_argument(
-        "--days", type=positive_days, default=1, help="access-log days to (re)fetch, ending yesterday"
+        "--until", type=iso_day, metavar="DATE", help="with --since: through DATE (default: today so far)"
     )
 
 
@@ -38,6 +52,31 @@ def positive_days(raw: str) -> int:
     return value
 
 
+def iso_day(raw: str) -> date:
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a date; use YYYY-MM-DD, e.g. 2026-11-01") from None
+
+
+def access_log_read(args: argparse.Namespace, today: date) -> Read:
+    """What the flags ask of the access logs; a contradiction exits 2 before anything runs."""
+    if args.until is not None and args.since is None:
+        _fail("--until needs --since DATE (the first day to read)")
+    for flag, value in (("--since", args.since), ("--until", args.until)):
+        if value is not None and value > today:
+            _fail(f"{flag} {value} is in the future; the latest day is today ({today})")
+    if args.since is not None:
+        if args.until is not None and args.until < args.since:
+            _fail(f"--since {args.since} is after --until {args.until}; give the earlier day first")
+        return DayRange(args.since, args.until)
+    if args.days is not None:
+        return DayRange(today - timedelta(days=args.days), today - timedelta(days=1))
+    if args.full_refresh:
+        return DayRange(None, None)
+    return CatchUp()
+
+
 def parse_select(raw: str | None) -> set[str] | None:
     if not raw:
         return None
@@ -50,18 +89,10 @@ def parse_select(raw: str | None) -> set[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     select = parse_select(args.select)
+    read = access_log_read(args, datetime.now(UTC).date())
     settings = preflight("sync")
-    days = None if args.full_refresh else args.days
     try:
-        summary = run_sync(
-            dagster_instance(),
-            select,
-            access_log_days=days,
-            access_log_start=settings.access_log_start,
-            warehouse=settings.warehouse,
-            lock_timeout_s=settings.lock_timeout_s,
-            sync_wait_s=settings.sync_wait_s,
-        )
+        summary = run_sync(dagster_instance(), settings, select, read)
     except WarehouseError as exc:  # another sync kept the lock, or the file stayed locked
         print(f"alocity-etl sync: {exc}", file=sys.stderr)
         return 1

@@ -7,6 +7,8 @@ lineage graph shows the real flow of requests.
 """
 
 from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
 
 from dagster import (
     AssetExecutionContext,
@@ -25,6 +27,8 @@ from alocity_etl.catalog import API_PREFIX, CATALOG, ENDPOINTS, ChildTable, Reso
 from alocity_etl.defs.resources import AlocityApi, SyncGuard, WarehouseResource
 from alocity_etl.pipeline import ResourceResult, sync_resource
 from alocity_etl.settings import PipelineSettings
+from alocity_etl.sync.events import EventsRead, first_partition_day
+from alocity_etl.sync.read_plan import CatchUp, DayRange, Intraday, Read
 
 # Every asset takes this pool: one step at a time spends the API budget and writes the file.
 POOL = "alocity"
@@ -33,6 +37,10 @@ RAW_GROUP = "raw"
 RAW_PREFIX = "alocity"
 DICTIONARY = "docs/data_dictionary.md"
 PRIORITY_TAG = "dagster/priority"
+# How a run reads the access logs (absent: exactly its partitions).
+READ_TAG = "alocity/access_logs"
+CATCH_UP = "catch-up"
+INTRADAY = "intraday"
 
 
 def priority(resource: Resource) -> int:
@@ -42,7 +50,7 @@ def priority(resource: Resource) -> int:
     a moment when the window has room and no call goes out is lost for good. So resources
     whose per-item detail calls go out at once come first (users: 200 calls spend the first
     window at once), then the other dimensions, then the access logs: their fetcher takes what
-    the window has left in one burst (pipeline.FETCH_AHEAD_BYTES) and their CPU-bound writes
+    the window has left in one burst (sync/fetch_ahead.py) and their CPU-bound writes
     run while it refills. Fan-outs of users wait for the users' blocking checks anyway.
     """
     if resource.write_mode is WriteMode.APPEND:
@@ -134,14 +142,46 @@ def _results(context: AssetExecutionContext, result: ResourceResult) -> Iterator
             metadata["unavailable"] = MetadataValue.text(result.unavailable)
         if t.schema_changes:
             metadata["schema_changes"] = MetadataValue.md("\n".join(f"- {c}" for c in t.schema_changes))
+        if result.events is not None:
+            metadata.update(events_metadata(result.events))
         yield MaterializeResult(asset_key=table, metadata=metadata)
+
+
+def events_metadata(events: EventsRead) -> dict[str, Any]:
+    """What an access-log read did, as the UI shows it: days read, partial days, late events."""
+    days = sorted(events.days, key=lambda d: d.day)
+    late = [d for d in days if d.late]
+    out: dict[str, Any] = {
+        "days_read": len(days),
+        "first_day_read": MetadataValue.text(days[0].day.isoformat()) if days else MetadataValue.text(""),
+        "partial_days": MetadataValue.text(", ".join(d.day.isoformat() for d in days if not d.complete)),
+        "late_events": sum(d.late for d in late),
+    }
+    if late:
+        out["late_by_day"] = MetadataValue.json({d.day.isoformat(): d.late for d in late})
+    return out
+
+
+def access_log_read(context: AssetExecutionContext) -> Read:
+    """What the run asks of the access logs: its tag (catch-up, intraday), else exactly its
+    partitions (a backfill from the UI, `--days`, `--since/--until`)."""
+    mode = context.run.tags.get(READ_TAG)
+    if mode == CATCH_UP:
+        return CatchUp()
+    if mode == INTRADAY:
+        return Intraday()
+    window = context.partition_time_window
+    return DayRange(window.start.date(), (window.end - timedelta(days=1)).date())
 
 
 def build_resource_asset(resource: Resource, settings: PipelineSettings):
     partitions = None
     backfill = None
     if resource.write_mode is WriteMode.APPEND:
-        partitions = DailyPartitionsDefinition(start_date=settings.access_log_start, timezone="UTC")
+        # From the account's first event (no phantom days before it) through today so far.
+        partitions = DailyPartitionsDefinition(
+            start_date=first_partition_day(settings).isoformat(), timezone="UTC", end_offset=1
+        )
         # A backfill of many days runs as one run that fetches day by day.
         backfill = BackfillPolicy.single_run()
     specs = [_spec(resource, None, partitions)] + [_spec(resource, c, partitions) for c in resource.children]
@@ -162,15 +202,15 @@ def build_resource_asset(resource: Resource, settings: PipelineSettings):
         sync_guard: SyncGuard,
     ):
         del sync_guard  # held for the run (see SyncGuard)
-        window = context.partition_time_window if partitions else None
         with alocity.client() as client:
             result = sync_resource(
                 client,
                 warehouse.path,
                 resource,
                 run_id=context.run.run_id,
-                window=(window.start, window.end) if window else None,
-                lookback_hours=settings.access_log_lookback_hours,
+                read=access_log_read(context) if partitions else None,
+                settle_days=settings.settle_days,
+                access_log_start=settings.access_log_start,
                 log=context.log.info,
                 lock_timeout_s=warehouse.lock_timeout_s,
             )

@@ -1,9 +1,11 @@
 """Jobs and the nightly schedule.
 
-`sync` is the whole sync in one run: every dimension, the access logs of the run's
-partition (range) and the analytics models, steps ordered by `assets.priority`. The
-nightly schedule runs it for yesterday (the UTC day that ended before the tick);
-`alocity-etl sync` runs it for its window. One run, not one per kind: a run start costs
+`sync` is the whole sync in one run: every dimension, the access logs (a catch-up, or the
+run's partition range) and the analytics models, steps ordered by `assets.priority`. The
+nightly schedule runs it as a catch-up: every access-log day not settled yet, through today
+so far, as one partition range (sync/read_plan.py); `alocity-etl sync` runs it the same way,
+or for the days it is given. `intraday_access_logs` (off unless ALOCITY_INTRADAY_SYNC=on)
+reads today's newest events every 15 minutes. One run, not one per kind: a run start costs
 ~1 s of Dagster bookkeeping, all of it spent with no API call in flight, and the models
 run in the same run, after the tables they read. `sync_dimensions` and `sync_access_logs`
 stay for ad-hoc runs and backfills from the UI (the sensor `refresh_models_after_sync`
@@ -12,7 +14,7 @@ refreshes the models after them).
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import UTC, date
 
 from dagster import (
     AssetSelection,
@@ -25,8 +27,15 @@ from dagster import (
 )
 
 from alocity_etl.catalog import CATALOG, WriteMode
+from alocity_etl.defs.assets import CATCH_UP, INTRADAY, READ_TAG
 from alocity_etl.defs.models import GROUP as MODELS_GROUP
 from alocity_etl.settings import PipelineSettings
+from alocity_etl.sync.events import catch_up_range
+
+RANGE_START = "dagster/asset_partition_range_start"
+RANGE_END = "dagster/asset_partition_range_end"
+# A tick reads the ledger; a sync writing holds the file for seconds at a time.
+SCHEDULE_WAIT_S = 30.0
 
 DIMENSION_TABLES = [
     name
@@ -66,9 +75,30 @@ def build_schedules(settings: PipelineSettings) -> list:
         cron_schedule=settings.schedule_cron,
         execution_timezone=settings.schedule_timezone,
         default_status=DefaultScheduleStatus.RUNNING,
+        description="The whole sync; access logs: every day not settled yet, through today so far "
+        "(one run fills the nights the machine was off).",
     )
     def nightly_sync(context: ScheduleEvaluationContext) -> RunRequest:
-        day = (context.scheduled_execution_time.astimezone(UTC) - timedelta(days=1)).date().isoformat()
-        return RunRequest(run_key=f"sync-{day}", partition_key=day)
+        today = context.scheduled_execution_time.astimezone(UTC).date()
+        first, last = catch_up_range(settings, today, SCHEDULE_WAIT_S)
+        return RunRequest(run_key=f"sync-{today}", tags={**range_tags(first, last), READ_TAG: CATCH_UP})
 
-    return [nightly_sync]
+    @schedule(
+        name="intraday_access_logs",
+        job=access_logs_job,
+        cron_schedule=settings.intraday_cron,
+        execution_timezone="UTC",
+        default_status=DefaultScheduleStatus.RUNNING if settings.intraday else DefaultScheduleStatus.STOPPED,
+        description="Today's access logs so far: the events newer than the newest stored "
+        "(ALOCITY_INTRADAY_SYNC=on turns it on).",
+    )
+    def intraday_access_logs(context: ScheduleEvaluationContext) -> RunRequest:
+        today = context.scheduled_execution_time.astimezone(UTC).date().isoformat()
+        return RunRequest(partition_key=today, tags={READ_TAG: INTRADAY})
+
+    return [nightly_sync, intraday_access_logs]
+
+
+def range_tags(first: date, last: date) -> dict[str, str]:
+    """A run over the access-log partitions first..last (one run, however many days)."""
+    return {RANGE_START: first.isoformat(), RANGE_END: last.isoformat()}

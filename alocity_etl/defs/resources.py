@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
 from alocity_etl.client import AlocityClient, ClientSettings
-from alocity_etl.settings import env_settings
+from alocity_etl.settings import PipelineSettings
 from alocity_etl.sync_lock import sync_lock
 
 
@@ -66,8 +66,7 @@ class SyncGuard(ConfigurableResource):
             yield self
 
 
-def default_resources() -> dict[str, ConfigurableResource]:
-    env = env_settings()
+def default_resources(env: PipelineSettings) -> dict[str, ConfigurableResource]:
     warehouse = WarehouseResource(path=env.warehouse, lock_timeout_s=env.lock_timeout_s)
     return {
         "alocity": AlocityApi(

@@ -45,6 +45,17 @@ PRESETS: dict[str, Preset] = {
         cards_per_user=1.0,
         cloud_key_share=0.2,
     ),
+    "quarter": Preset(  # `small`'s account with a quarter of history (benchmarks/incremental.py)
+        users=200,
+        sites=4,
+        devices=30,
+        groups=20,
+        schedules=10,
+        log_days=90,
+        events=60_000,
+        cards_per_user=1.0,
+        cloud_key_share=0.2,
+    ),
     "large": Preset(
         users=10_000,
         sites=12,

@@ -20,7 +20,7 @@ import os
 import time
 import weakref
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -30,7 +30,7 @@ import pandas as pd
 
 from alocity_etl.catalog import Resource
 from alocity_etl.testhooks import pause_at
-from alocity_etl.warehouse import ledger, migrations, raw_archive
+from alocity_etl.warehouse import access_log_days, ledger, migrations, raw_archive
 from alocity_etl.warehouse.connection import (
     WarehouseCorruptError,
     WarehouseError,
@@ -171,7 +171,38 @@ class Warehouse:
         Returns {table: MergeStats}.
         """
         name = resource_name.name if isinstance(resource_name, Resource) else resource_name
+        out, _ = self._apply(name, frames, raw_pages, sync_id, as_of, full_snapshot, window, None)
+        return out
+
+    def apply_day(
+        self,
+        resource_name: str,
+        raw_pages: Sequence[dict[str, Any]],
+        sync_id: int,
+        as_of: datetime,
+        day: date,
+        read_at: datetime,
+    ) -> tuple[dict[str, MergeStats], access_log_days.DayRead]:
+        """`apply_pages` for one UTC day of an event resource, noting in the day ledger, in the
+        same transaction, that a read begun at ``read_at`` wrote it (see access_log_days)."""
+        start = access_log_days.day_start(day)
+        return self._apply(
+            resource_name, None, raw_pages, sync_id, as_of, False, (start, start + timedelta(days=1)), read_at
+        )
+
+    def _apply(
+        self,
+        name: str,
+        frames: Mapping[str, pd.DataFrame] | None,
+        raw_pages: Sequence[dict[str, Any]],
+        sync_id: int,
+        as_of: datetime,
+        full_snapshot: bool,
+        window: Window | None,
+        read_at: datetime | None,
+    ) -> tuple[dict[str, MergeStats], access_log_days.DayRead | None]:
         window = window or raw_archive.window_of(raw_pages)
+        read = None
         self.con.begin()
         try:
             supplied = frames is not None
@@ -179,12 +210,15 @@ class Warehouse:
             raw_archive.archive_pages(self.con, name, raw_pages, sync_id, seq)
             pause_at("normalise", name)  # test-only kill points, inert by default
             out = load_resource(self.con, name, raw_pages, frames, sync_id, as_of, full_snapshot, window)
+            if read_at is not None and window is not None:
+                inserted = out[name].inserted
+                read = access_log_days.record_read(self.con, window[0].date(), read_at, inserted, sync_id)
             pause_at("write", name)
             self.con.commit()
         except BaseException:
             self.con.rollback()
             raise
-        return out
+        return out, read
 
     def apply_pages(
         self,

@@ -1,6 +1,6 @@
 """Append-only event tables (``main.access_logs``): insert only ids not already stored.
 
-Re-loading a partition (or an overlapping lookback window for late events) is therefore
+Re-reading a day (a day not settled yet, a resumed listing) is therefore
 a no-op for rows already present, and the table ends identical.
 """
 

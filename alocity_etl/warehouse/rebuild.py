@@ -55,13 +55,15 @@ def replay_loads(con: duckdb.DuckDBPyConnection, resources: Collection[str] | No
         raise WarehouseError(f"cannot rebuild: loads {seqs} were written from frames with no raw pages")
     ensure_catalog_tables(con)
     loads = con.execute(
-        f"SELECT load_seq, sync_id, resource, as_of, full_snapshot FROM meta.resource_loads {where} "
-        "ORDER BY load_seq",
+        "SELECT load_seq, sync_id, resource, as_of, full_snapshot, window_start, window_end "
+        f"FROM meta.resource_loads {where} ORDER BY load_seq",
         args,
     ).fetchall()
-    for seq, sync_id, res, as_of, full in loads:
+    for seq, sync_id, res, as_of, full, start, end in loads:
         pages = raw_archive.load_pages(con, seq)
-        load_resource(con, res, pages, None, sync_id, as_of, full, raw_archive.window_of(pages))
+        # The load's own window: a day read with no event has no page to tell it.
+        window = (start, end) if start is not None and end is not None else raw_archive.window_of(pages)
+        load_resource(con, res, pages, None, sync_id, as_of, full, window)
 
 
 def rebuild_tables(con: duckdb.DuckDBPyConnection) -> dict[str, int]:

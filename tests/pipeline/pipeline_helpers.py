@@ -1,6 +1,6 @@
 """End-to-end pipeline helpers: real syncs through Dagster against a sandbox on 127.0.0.1.
 
-Time: `access_log_range` picks partitions ending YESTERDAY on the real clock, so the
+Time: `--days N` reads the N days ending YESTERDAY on the real clock, so the
 sandboxes here start at today 00:00 UTC minus `START_DAYS_AGO` days; the tiny preset has
 3 days of logs before its start and each simulated day adds the logs of one more day,
 so with `LOG_DAYS` = 5 every partition the sync selects is one the sandbox can fill.
@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,6 +18,8 @@ from typing import Any
 import duckdb
 
 from alocity_etl.sandbox import RunningSandbox, Sandbox, SandboxConfig
+from alocity_etl.sync.read_plan import Read
+from tests.support.syncs import last_days, sync_in_process
 
 REPO = Path(__file__).resolve().parents[2]
 CLI = str(REPO / ".venv" / "bin" / "alocity-etl")
@@ -75,40 +74,21 @@ class Paths:
         return env
 
 
-@contextmanager
-def environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-
-
 def run_sync_in_process(
-    sb: RunningSandbox, paths: Paths, *, days: int | None = LOG_DAYS, select: set[str] | None = None
+    sb: RunningSandbox,
+    paths: Paths,
+    *,
+    days: int | None = LOG_DAYS,
+    select: set[str] | None = None,
+    read: Read | None = None,
 ):
-    """One `run_sync` through Dagster (execute_job, in-process executor), as the CLI does it.
-
-    `alocity_etl.definitions` reads the environment at import and Dagster caches the
-    reconstructed job, so both are dropped first: each call sees this sandbox and warehouse.
-    """
-    from dagster import DagsterInstance
-    from dagster._core.definitions.reconstruct import ReconstructableJob
-
+    """One `run_sync` through Dagster (execute_job, in-process executor), as the CLI does it:
+    the access logs of the last `days` days ending yesterday (`--days`), or `read`, or with
+    days=None a plain sync (catch up)."""
     paths.init_dagster_home()
-    with environ(paths.env(sb)):
-        sys.modules.pop("alocity_etl.definitions", None)
-        ReconstructableJob.get_definition.cache_clear()
-        from alocity_etl.sync_runner import run_sync
-
-        # In-memory instance: the same execute_job path, without sqlite event-log overhead.
-        with DagsterInstance.ephemeral() as instance:
-            summary = run_sync(instance, select, access_log_days=days, warehouse=str(paths.warehouse))
+    if read is None and days is not None:
+        read = last_days(days)
+    summary = sync_in_process(paths.env(sb), select, read)
     assert summary.ok, f"sync failed: {summary.errors}"
     return summary
 

@@ -1,9 +1,14 @@
-"""A long access-log window: the file is written day by day and let go every few days."""
+"""Reading a long access-log window: one listing, written day by day, the file let go in between.
+
+The pieces (sync/held_writer.py, sync/fetch_ahead.py, sync/day_split.py) each have their
+own test; here they run together over real HTTP against the sandbox.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
-from datetime import timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +18,29 @@ from pipeline_helpers import start_sandbox
 from alocity_etl import pipeline
 from alocity_etl.catalog import resource
 from alocity_etl.client import AlocityClient, ClientSettings
+from alocity_etl.sync.day_split import DaySplitter
+from alocity_etl.sync.fetch_ahead import FetchAhead
+from alocity_etl.sync.held_writer import HeldWriter
 from alocity_etl.warehouse import Warehouse
+from alocity_etl.warehouse.raw_archive import encode_body
 
 
-def sync_access_logs(tmp_path: Path, days: int, rate_limit: str) -> tuple[pipeline.ResourceResult, list[Any]]:
-    """The access logs of the sandbox's last `days` full days through sync_resource, and
-    the sandbox's ground truth for them."""
+def sync_access_logs(
+    tmp_path: Path, days: int, rate_limit: str
+) -> tuple[pipeline.ResourceResult, list[Any], Any]:
+    """The access logs of the sandbox's last `days` full days through sync_resource, the
+    sandbox's ground truth for them, and its request log."""
     sb = start_sandbox()
+    # A minute past midnight on the sandbox's clock: its Date header has whole seconds, and a
+    # read in the first second of a day could not tell that yesterday was over.
+    sb.admin.advance(60)
     try:
         settings = ClientSettings.from_values(
             base_url=sb.base_url,
             access_key=sb.access_key,
             rate_limit=rate_limit,
             cache_dir=str(tmp_path / "c"),
+            page_size=50,
         )
         end = sb.admin.clock().replace(hour=0, minute=0, second=0, microsecond=0)
         window = (end - timedelta(days=days), end)
@@ -38,62 +53,143 @@ def sync_access_logs(tmp_path: Path, days: int, rate_limit: str) -> tuple[pipeli
                 window=window,
                 log=lambda _m: None,
             )
-        return result, sb.admin.ground_truth(table="access_logs", from_=window[0], to=window[1])
+        truth = sb.admin.ground_truth(table="access_logs", from_=window[0], to=window[1])
+        return result, truth, sb.admin.requests()
     finally:
         sb.stop()
 
 
-@pytest.mark.parametrize("max_days", [1, 2, 8])
-def test_the_writer_is_reopened_after_writer_max_days(
-    max_days: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """DuckDB holds memory per committed day until the file is closed (benchmarks/memory.py):
-    a backfill reopens its writer every WRITER_MAX_DAYS days, and lands the same rows."""
-    opened: list[bool] = []
-    real_open = Warehouse.open
-
-    def counting_open(*a: Any, **kw: Any) -> Warehouse:
-        opened.append(bool(kw.get("read_only")))
-        return real_open(*a, **kw)
-
-    monkeypatch.setattr(pipeline, "WRITER_MAX_DAYS", max_days)
-    monkeypatch.setattr(pipeline, "HOLD_WRITER_S", 30.0)  # only the day cap lets the file go
-    monkeypatch.setattr(Warehouse, "open", counting_open)
-    result, truth = sync_access_logs(tmp_path, days=4, rate_limit="100000/1s")
-    writes = opened.count(False) - 1  # the first open only finds the run's sync
-    assert writes == -(-4 // max_days)  # ceil(days / max_days)
-    assert result.tables["access_logs"].row_count == len(truth) > 0
+def test_a_window_is_one_listing_written_day_by_day(tmp_path: Path) -> None:
+    result, truth, requests = sync_access_logs(tmp_path, days=4, rate_limit="none")
+    assert result.tables["access_logs"].row_count == len(truth) > 50  # several pages
+    listing = [r for r in requests if "access-log/page" in r]
+    # One listing across the four days: its pages plus the empty page that ends it.
+    assert len(listing) == -(-len(truth) // 50) + 1
+    assert len({r.split("pageNumber")[0] for r in listing}) == 1
+    assert result.events is not None
+    # Every day of the window is noted as read, the days with no event (before the
+    # sandbox's history) too.
+    first = min(d.day for d in result.events.days)
+    assert sorted(d.day for d in result.events.days) == [first + timedelta(days=i) for i in range(4)]
+    assert all(d.complete for d in result.events.days)
+    with Warehouse.open(tmp_path / "w.duckdb", read_only=True) as wh:
+        loads = wh.con.execute(
+            "SELECT count(*) FROM meta.resource_loads WHERE resource = 'access_logs'"
+        ).fetchone()
+        assert loads == (4,)  # one transaction per day
 
 
-@pytest.mark.parametrize(("budget", "fetched_at_first_write"), [(1, 2), (64 * 2**20, 5)])
-def test_days_are_fetched_ahead_within_the_byte_budget(
-    budget: int, fetched_at_first_write: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """With room in the rate window the fetcher runs days ahead of the writer, so their writes
-    fill the window's waits; FETCH_AHEAD_BYTES of parsed pages bounds how far (a tiny
-    budget: one day ahead, as before)."""
-    fetched: list[int] = []
-    at_write: list[int] = []
-    real_fetch, real_apply = pipeline._fetch, Warehouse.apply_pages
+# ---------------------------------------------------------------- the pieces
 
-    def counting_fetch(*a: Any, **kw: Any) -> Any:
-        pages = real_fetch(*a, **kw)
-        fetched.append(1)
-        return pages
 
-    def slow_apply(self: Warehouse, *a: Any, **kw: Any) -> Any:
-        if not at_write:  # the first write waits for the fetcher to run as far as it will
-            deadline = time.monotonic() + 30  # (a slow machine only makes it reach it later)
-            while len(fetched) < fetched_at_first_write and time.monotonic() < deadline:
-                time.sleep(0.01)
-            time.sleep(0.3)  # and gives it the chance to go further than allowed
-        at_write.append(len(fetched))
-        return real_apply(self, *a, **kw)
+def test_held_writer_lets_go_after_max_days_and_when_the_api_is_slower(tmp_path: Path) -> None:
+    path = str(tmp_path / "w.duckdb")
+    with HeldWriter(path, lock_timeout_s=5, hold_s=0.05, max_days=2) as writer:
+        first = writer.open()
+        writer.wrote_day()
+        assert writer.open() is first  # one day written: still held
+        writer.wrote_day()
+        assert writer.held is None  # two: let go (DuckDB frees a day's memory on close)
+        second = writer.open()
+        writer.release_unless(lambda timeout: True)  # the next day is already fetched: keep it
+        assert writer.held is second
+        waited: list[float] = []
+        writer.release_unless(lambda timeout: bool(waited.append(timeout)))  # the API is slower
+        assert writer.held is None and waited == [0.05]
+        # Let go, the file is free for an analyst (a read-only open succeeds at once).
+        Warehouse.open(path, read_only=True).close()
 
-    monkeypatch.setattr(pipeline, "FETCH_AHEAD_BYTES", budget)
-    monkeypatch.setattr(pipeline, "_fetch", counting_fetch)
-    monkeypatch.setattr(Warehouse, "apply_pages", slow_apply)
-    result, truth = sync_access_logs(tmp_path, days=5, rate_limit="none")
-    assert at_write[0] == fetched_at_first_write
-    assert len(fetched) == 5
-    assert result.tables["access_logs"].row_count == len(truth) > 0
+
+def test_fetch_ahead_stops_at_its_byte_budget_and_raises_what_the_fetcher_met() -> None:
+    pulled: list[int] = []
+
+    def source():
+        for i in range(10):
+            pulled.append(i)
+            yield i
+
+    ahead = FetchAhead(source(), size_of=lambda _i: 10, budget_bytes=35)
+    deadline = time.monotonic() + 5
+    while len(pulled) < 4 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    time.sleep(0.2)  # room to overrun, if it would
+    assert len(pulled) == 4  # three held (30 bytes), the fourth waits for room
+    assert [ahead.get() for _ in range(10)] == list(range(10))
+    assert ahead.get() is None and ahead.get() is None
+    ahead.close()
+
+    def failing():
+        yield 1
+        raise ConnectionError("the API went away")
+
+    ahead = FetchAhead(failing(), size_of=lambda _i: 1)
+    assert ahead.get() == 1
+    with pytest.raises(ConnectionError, match="went away"):
+        ahead.get()
+    ahead.close()
+
+
+def test_fetch_ahead_close_stops_the_fetcher() -> None:
+    pulled: list[int] = []
+    gate = threading.Event()
+
+    def source():
+        for i in range(100):
+            pulled.append(i)
+            yield i
+            gate.wait(0.01)
+
+    ahead = FetchAhead(source(), size_of=lambda _i: 1, budget_bytes=1000)
+    assert ahead.get() == 0
+    ahead.close()
+    count = len(pulled)
+    time.sleep(0.1)
+    assert len(pulled) == count < 100
+
+
+def _event(ts: str, n: int) -> dict[str, Any]:
+    return {"id": f"00000000-0000-0000-0000-{n:012d}", "createdAt": ts}
+
+
+def _page(*events: dict[str, Any]) -> dict[str, Any]:
+    body = list(events)
+    return {"body": body, "body_z": encode_body(body), "page_number": 1}
+
+
+def test_day_splitter_hands_out_days_as_the_listing_moves_past_them() -> None:
+    split = DaySplitter("createdAt", date(2026, 11, 1), encode_body)
+    assert (
+        split.add(_page(_event("2026-11-01T08:00:00.000Z", 1), _event("2026-11-01T23:59:59.999Z", 2))) == []
+    )
+    # A page straddling midnight: 11-01 is complete, split in two halves with their own payloads.
+    done = split.add(_page(_event("2026-11-02T00:00:00.000Z", 3), _event("2026-11-03T10:00:00Z", 4)))
+    assert [d for d, _ in done] == [date(2026, 11, 1), date(2026, 11, 2)]
+    assert [e["id"][-1] for p in done[1][1] for e in p["body"]] == ["3"]
+    # Times with an offset count in UTC; an event with no usable time goes with the one before.
+    done = split.add(_page(_event("2026-11-04T01:00:00+02:00", 5), {"id": "x", "createdAt": None}))
+    assert done == []
+    rest = split.finish()
+    assert [d for d, _ in rest] == [date(2026, 11, 3)]
+    assert sorted(e["id"] for _, ps in rest for p in ps for e in p["body"])[-1] == "x"
+    # An event out of order reopens its (already handed out) day.
+    split = DaySplitter("createdAt", date(2026, 11, 1), encode_body)
+    split.add(_page(_event("2026-11-02T08:00:00Z", 1)))
+    done = split.add(_page(_event("2026-11-01T08:00:00Z", 2), _event("2026-11-03T08:00:00Z", 3)))
+    assert [d for d, _ in done] == [date(2026, 11, 1), date(2026, 11, 2)]
+
+
+def test_read_time_is_the_earlier_clock() -> None:
+    from alocity_etl.sync.events import _read_at
+
+    class Client:
+        def __init__(self, server: datetime | None) -> None:
+            self.server = server
+
+        def server_time(self) -> datetime | None:
+            return self.server
+
+    ours = datetime(2026, 11, 5, 2, 0, tzinfo=UTC)
+    assert _read_at(Client(None), ours) == ours  # no Date header: our clock
+    behind = ours - timedelta(days=2)
+    assert _read_at(Client(behind), ours) == behind
+    assert _read_at(Client(ours + timedelta(hours=3)), ours) == ours

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import duckdb
-from pipeline_helpers import CLI, TODAY, Paths, environ
+from pipeline_helpers import CLI, TODAY, Paths
 
 from alocity_etl.catalog import RESOURCES, tables
 from alocity_etl.sandbox import RunningSandbox
 from alocity_etl.warehouse.quality import rules_for
 from tests.support.reconcile import reconcile, snapshot_tables, truth_rows
+from tests.support.syncs import last_days, sync_in_process
 
 VERSIONED = [t for t, (r, _) in tables().items() if r.write_mode.value == "versioned"]
 
@@ -30,21 +30,10 @@ def sync(
     key: str | None = None,
 ):
     """One `run_sync` in this process (as the CLI does it), NOT asserting success."""
-    from dagster import DagsterInstance
-    from dagster._core.definitions.reconstruct import ReconstructableJob
-
     values = paths.env(sb, **(env or {}))
     if key is not None:
         values["ALOCITY_ACCESS_KEY"] = key
-    with environ(values):
-        sys.modules.pop("alocity_etl.definitions", None)
-        ReconstructableJob.get_definition.cache_clear()
-        from alocity_etl.sync_runner import run_sync
-
-        with DagsterInstance.ephemeral() as instance:
-            return run_sync(
-                instance, select, access_log_days=days, warehouse=str(paths.warehouse), log=lambda m: None
-            )
+    return sync_in_process(values, select, None if days is None else last_days(days))
 
 
 def cli_env(paths: Paths, sb: RunningSandbox | None, **extra: str) -> dict[str, str]:

@@ -80,6 +80,16 @@ def test_release_warehouse_migrates_to_membership_only_history(release: tuple[Pa
             expected = {k: 1 for k in first | second}
             assert _versions(con, table, key, "user_id") == expected
             assert any(u == renamed for _, u in first & second)
+        # The days the release read are in the day ledger (0008), each read complete when
+        # its load began after the day had ended.
+        days = con.execute(
+            "SELECT count(*), count(complete_read_at) FROM meta.access_log_days"
+        ).fetchone()
+        loads = con.execute(
+            "SELECT count(DISTINCT window_start), count(DISTINCT window_start) FILTER "
+            "(WHERE as_of >= window_end) FROM meta.resource_loads WHERE resource = 'access_logs'"
+        ).fetchone()
+        assert days == loads and days[0] >= 3
         # Nothing else changed.
         for t, n in others.items():
             assert con.execute(f"SELECT count(*) FROM history.{t}").fetchall()[0][0] == n
