@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from dagster import AssetKey, DagsterInstance, build_reconstructable_job, execute_job
 
 from alocity_etl.catalog import tables as catalog_tables
-from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, sync_job
+from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, account_tags, sync_job
 from alocity_etl.pipeline import finish_run
 from alocity_etl.sync_lock import sync_lock
 from alocity_etl.warehouse import WarehouseError
@@ -160,7 +160,7 @@ def _run_sync(
         select = {t for t, (res, _) in catalog_tables().items() if res.name in resources}
     dims = [t for t in DIMENSION_TABLES if not select or t in select]
     events = [t for t in EVENT_TABLES if not select or t in select]
-    tags = dict(tags or {})
+    tags = {**account_tags(), **(tags or {})}  # this process's account, not the first one imported
     if events:
         first, last = access_log_range(access_log_start, access_log_days)
         if first <= last:
