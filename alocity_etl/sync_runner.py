@@ -14,7 +14,7 @@ from alocity_etl.catalog import resource as catalog_resource
 from alocity_etl.catalog import tables as catalog_tables
 from alocity_etl.client import AlocityClient, ClientSettings
 from alocity_etl.defs.assets import CATCH_UP, INTRADAY, READ_TAG
-from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, range_tags, sync_job
+from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, account_tags, range_tags, sync_job
 from alocity_etl.pipeline import finish_run
 from alocity_etl.settings import PipelineSettings
 from alocity_etl.sync.events import catch_up_range, find_origin, first_partition_day
@@ -203,7 +203,7 @@ def _run_sync(
         select = {t for t, (res, _) in catalog_tables().items() if res.name in resources}
     dims = [t for t in DIMENSION_TABLES if not select or t in select]
     events = [t for t in EVENT_TABLES if not select or t in select]
-    tags = dict(tags or {})
+    tags = {**account_tags(), **(tags or {})}  # this process's account, not the first one imported
     if events:
         days = access_log_partitions(settings, read, today, log)
         if days is None:

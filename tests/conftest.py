@@ -1,8 +1,9 @@
-"""Shared pytest fixtures: running Alocity sandboxes on 127.0.0.1."""
+"""Shared pytest fixtures: running Alocity sandboxes on 127.0.0.1, and a PostgreSQL server."""
 
 from __future__ import annotations
 
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -46,3 +47,23 @@ def sandbox_factory() -> Iterator[Callable[..., RunningSandbox]]:
 def sandbox(sandbox_factory: Callable[..., RunningSandbox]) -> RunningSandbox:
     """A running tiny sandbox: seed 7, start 2026-11-01T00:00:00Z, no rate limit."""
     return sandbox_factory()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """A PostgreSQL server on 127.0.0.1 for the whole session (tests/support/postgres.py);
+    skips the test when no PostgreSQL binaries are installed."""
+    from tests.support import postgres
+
+    reason = postgres.unavailable_reason()
+    if reason:
+        pytest.skip(reason)
+    server = postgres.PostgresServer.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """The URL (user and password included) of a new, empty database on the session's server."""
+    return postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")

@@ -38,6 +38,7 @@ from alocity_etl.client.page import Page, endpoint_name
 from alocity_etl.client.ratelimit import SharedRateLimiter
 from alocity_etl.client.retry import RetryPolicy
 from alocity_etl.client.settings import ClientSettings
+from alocity_etl.client.state import open_state_store
 from alocity_etl.client.token_cache import TokenCache
 from alocity_etl.client.transport import NoResponse, Response, Transport
 
@@ -76,13 +77,16 @@ def _controlled_error(envelope: dict[str, Any], endpoint: str) -> ControlledErro
 
 class AlocityClient:
     """Read access to one Alocity account. Safe to use from several processes and threads at once
-    (fetch runs `settings.concurrency` calls in parallel): the token cache and the limiter are
-    shared through locked files, the counters are locked, and urllib3's pool is thread-safe."""
+    (fetch runs `settings.concurrency` calls in parallel): the token cache and the limiter share
+    one `StateStore` (locked files, or PostgreSQL with ALOCITY_STATE_URL, reached here before
+    any request), the counters are locked, and urllib3's pool is thread-safe."""
 
     def __init__(self, settings: ClientSettings | None = None, logger: logging.Logger | None = None) -> None:
         self.settings = settings or ClientSettings.from_env()
         self.log = logger or logging.getLogger("alocity_etl.client")
         self.stats = ClientStats()
+        # First: a state store that cannot be reached fails the client before anything else.
+        self.state = open_state_store(self.settings)
         # One kept-alive connection per thread in flight.
         self._http = Transport(
             self.settings.base_url,
@@ -91,8 +95,12 @@ class AlocityClient:
             pool_size=max(10, self.settings.concurrency + 1),
             user_agent=USER_AGENT,
         )
-        self.limiter = SharedRateLimiter(self.settings)
-        self.tokens = TokenCache(self.settings, self._login, self.stats)
+        try:
+            self.limiter = SharedRateLimiter(self.settings, self.state)
+        except BaseException:
+            self.close()
+            raise
+        self.tokens = TokenCache(self.settings, self._login, self.stats, self.state)
         self._retry = RetryPolicy(self.settings, self.stats, self.log)
         self._server_date: tuple[str, float] | None = None  # (Date header, time.monotonic())
 
@@ -100,7 +108,7 @@ class AlocityClient:
 
     def close(self) -> None:
         self._http.close()
-        self.limiter.close()
+        self.state.close()
 
     def __enter__(self) -> AlocityClient:
         return self

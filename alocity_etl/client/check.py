@@ -26,7 +26,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--no-shared-cache",
         action="store_true",
-        help="use a throwaway cache dir (note: logging in then kills the token other processes share)",
+        help="use a throwaway cache dir, and no ALOCITY_STATE_URL "
+        "(note: logging in then kills the token other processes share)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log retries and logins to stderr")
 
@@ -76,6 +77,7 @@ def _report(client: AlocityClient, settings: ClientSettings) -> list[str]:
     )
     shared = "" if settings.rate_limit is None else ", shared by every process using this key"
     lines.append(_row("rate budget", settings.rate_description + shared))
+    lines.append(_row("shared state", settings.state_location))
     expires = client.tokens.expires_at()
     if expires is not None:
         lines.append(_row("token valid until", f"{expires.strftime('%H:%M:%S')} UTC"))
@@ -96,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
             overrides["rate_limit"], overrides["rate_window_s"] = parse_rate_limit(args.rate_limit)
         if getattr(args, "no_shared_cache", False):
             overrides["cache_dir"] = tempfile.mkdtemp(prefix="alocity-check-")
+            overrides["state_url"] = None
         settings = ClientSettings.from_env(**overrides)
         with AlocityClient(settings) as client:
             lines = _report(client, settings)

@@ -139,3 +139,8 @@ class PagingError(AlocityError):
 
 class RateLimiterTimeout(AlocityError):
     """Waited too long for the shared rate limiter (another process holds the budget or lock)."""
+
+
+class StateStoreUnavailable(AlocityError):
+    """The shared state store (ALOCITY_STATE_URL) cannot be reached or used. Never a silent
+    fallback to local files: two machines would then each think they own the account's budget."""

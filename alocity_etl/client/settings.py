@@ -9,7 +9,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
 from alocity_etl.client.errors import ConfigError
 
@@ -106,6 +106,46 @@ def validate_base_url(url: str) -> str:
     return url.strip().rstrip("/")
 
 
+STATE_URL_SCHEMES = ("postgresql", "postgres")  # what libpq accepts
+
+
+def redact_url(url: str) -> str:
+    """`url` with any password in its userinfo replaced by ***, for messages."""
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:
+        return "<malformed URL>"
+    if parts.password is None:
+        return url.strip()
+    user = parts.username or ""
+    host = parts.netloc.rpartition("@")[2]
+    return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+def postgres_location(url: str) -> str:
+    """`host:port/db` of a PostgreSQL URL (never its user or password), for messages."""
+    parts = urlsplit(url.strip())
+    query = parse_qs(parts.query)
+    host = parts.hostname or (query.get("host") or ["localhost"])[0]
+    port = parts.port or int((query.get("port") or ["5432"])[0])
+    db = parts.path.lstrip("/")
+    return f"{host}:{port}" + (f"/{db}" if db else "")
+
+
+def validate_state_url(url: str) -> str:
+    """A PostgreSQL URL for the shared client state (ALOCITY_STATE_URL), stripped."""
+    shown = redact_url(url)
+    hint = "use postgresql://USER@HOST:PORT/DB, or unset ALOCITY_STATE_URL to keep the state in local files"
+    try:
+        parts = urlsplit(url.strip())
+        postgres_location(url)  # raises on a malformed port
+    except ValueError:
+        raise ConfigError(f"ALOCITY_STATE_URL={shown!r} is malformed; {hint}") from None
+    if parts.scheme not in STATE_URL_SCHEMES:
+        raise ConfigError(f"ALOCITY_STATE_URL={shown!r} is not a PostgreSQL URL; {hint}")
+    return url.strip()
+
+
 def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
     env = os.environ if environ is None else environ
     if env.get("DAGSTER_HOME"):
@@ -136,6 +176,10 @@ class ClientSettings:
     # Per-parent and detail calls in flight at once. The limiter admits each one, so this
     # changes nothing under the account's budget; it fills the time a round trip waits.
     concurrency: int = 4
+    # Where the account's JWT, request budget and 429 pause are shared (client/state/): None,
+    # files in cache_dir (one machine); a postgresql:// URL, that database (many machines).
+    # A Secret because the URL may carry a password.
+    state_url: Secret | None = None
 
     def __post_init__(self) -> None:
         key = self.access_key
@@ -149,6 +193,9 @@ class ClientSettings:
             )
         object.__setattr__(self, "base_url", validate_base_url(self.base_url))
         object.__setattr__(self, "cache_dir", Path(self.cache_dir).expanduser())
+        url = self.state_url.reveal() if isinstance(self.state_url, Secret) else self.state_url
+        url = (url or "").strip()
+        object.__setattr__(self, "state_url", Secret(validate_state_url(url)) if url else None)
         if (self.rate_limit is not None and self.rate_limit <= 0) or self.rate_window_s <= 0:
             raise ConfigError("the rate limit must be a positive number of requests per positive window")
         if self.rate_limit is None and not _is_loopback(urlsplit(self.base_url).hostname or ""):
@@ -170,6 +217,13 @@ class ClientSettings:
         """Names this account's shared state files: sha256(base URL + key), truncated. Not reversible."""
         digest = hashlib.sha256(f"{self.base_url}\0{self.access_key.reveal()}".encode()).hexdigest()
         return digest[:20]
+
+    @property
+    def state_location(self) -> str:
+        """Where the shared state lives, for messages: a directory, or PostgreSQL's host:port/db."""
+        if self.state_url is None:
+            return str(self.cache_dir)
+        return f"PostgreSQL at {postgres_location(self.state_url.reveal())}"
 
     @property
     def margin_s(self) -> float:
@@ -244,6 +298,7 @@ class ClientSettings:
             "max_attempts": int(number("ALOCITY_MAX_ATTEMPTS", 6, int)),
             "concurrency": int(number("ALOCITY_CONCURRENCY", 4, int)),
             "retry_max_seconds": number("ALOCITY_RETRY_MAX_SECONDS", 120.0),
+            "state_url": Secret(env.get("ALOCITY_STATE_URL", "").strip()),
         }
         kwargs.update(overrides)
         return cls(**kwargs)  # type: ignore[arg-type]

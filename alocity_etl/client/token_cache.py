@@ -1,34 +1,29 @@
-"""Access key -> JWT, one live token per key shared by every process on the machine.
+"""Access key -> JWT, one live token per key shared by every client of the account.
 
 Alocity keeps ONE live JWT per API user: minting a token kills the previous one.
-So every process using the same key + base URL shares one token through
-`<cache_dir>/token-<fingerprint>.json` (the JWT and when to refresh it, never
-the key; written atomically, mode 0600) guarded by the `FileLock`
-`<cache_dir>/token-<fingerprint>.lock`.
+So every client using the same key + base URL shares one token through a `StateStore`
+(the JWT and when to refresh it, never the key): files in the cache dir for the processes
+of one machine, PostgreSQL (`ALOCITY_STATE_URL`) for every machine.
 
-* `current()` returns the cached token while it is fresh, else logs in (under
-  the lock, re-checking first: another process may just have done it).
-* `renew(rejected)` runs after a 401: under the lock, if the cache now holds a
-  different token, another process refreshed and killed ours: reuse theirs
+* `current()` returns the stored token while it is fresh, else logs in (under the
+  store's token lock, re-checking first: another client may just have done it).
+* `renew(rejected)` runs after a 401: under the lock, if the store now holds a
+  different token, another client refreshed and killed ours: reuse theirs
   (minting again would kill it). Otherwise log in once.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import jwt
-from filelock import FileLock, Timeout
 
 from alocity_etl.client.accounting import ClientStats
-from alocity_etl.client.errors import AlocityError
 from alocity_etl.client.settings import ClientSettings
-from alocity_etl.client.statefiles import JsonFileView, ensure_private_dir, read_json, write_json_atomic
+from alocity_etl.client.state import StateStore, TokenRecord, open_state_store
 
 log = logging.getLogger(__name__)
 
@@ -52,64 +47,60 @@ def token_lifetime(token: str, now: float) -> float | None:
 
 
 class TokenCache:
-    def __init__(self, settings: ClientSettings, login: Callable[[], str], stats: ClientStats) -> None:
+    def __init__(
+        self,
+        settings: ClientSettings,
+        login: Callable[[], str],
+        stats: ClientStats,
+        store: StateStore | None = None,
+    ) -> None:
+        """`store`: shared with the client's limiter; by default the one `settings` select, owned
+        (closed by `close()`)."""
         self.settings = settings
         self._login = login
         self._stats = stats
-        ensure_private_dir(settings.cache_dir)
-        self.path: Path = settings.cache_dir / f"token-{settings.fingerprint}.json"
-        self._lock = FileLock(str(settings.cache_dir / f"token-{settings.fingerprint}.lock"))
-        self._view = JsonFileView(self.path)  # read on every request
+        self._own_store = store is None
+        self.store = open_state_store(settings) if store is None else store
 
-    @contextlib.contextmanager
-    def _locked(self):  # type: ignore[no-untyped-def]
-        try:
-            self._lock.acquire(timeout=self.settings.lock_timeout_s, poll_interval=0.01)
-        except Timeout:
-            raise AlocityError(
-                f"waited {self.settings.lock_timeout_s:g}s for the token lock {self._lock.lock_file}"
-            ) from None
-        try:
-            yield
-        finally:
-            self._lock.release()
-
-    def _fresh(self, data: dict | None = None) -> str | None:
-        data = read_json(self.path) if data is None else data
-        token = data.get("token")
-        if isinstance(token, str) and token and float(data.get("refresh_at", 0)) > time.time():
-            return token
+    @staticmethod
+    def _fresh(record: TokenRecord | None) -> str | None:
+        if record is not None and record.token and record.refresh_at > time.time():
+            return record.token
         return None
 
     def cached(self) -> str | None:
-        """Whatever token the cache holds right now, fresh or not (None if empty)."""
-        token = read_json(self.path).get("token")
-        return token if isinstance(token, str) and token else None
+        """Whatever token the store holds right now, fresh or not (None if empty)."""
+        record = self.store.load_token()
+        return record.token if record is not None and record.token else None
 
     def expires_at(self) -> datetime | None:
-        exp = read_json(self.path).get("expires_at")
-        return datetime.fromtimestamp(float(exp), UTC) if exp else None
+        record = self.store.load_token()
+        return datetime.fromtimestamp(record.expires_at, UTC) if record and record.expires_at else None
 
     def current(self) -> str:
-        """A token that should still be valid, logging in only if no process has a fresh one."""
-        token = self._fresh(self._view.read())
+        """A token that should still be valid, logging in only if no client has a fresh one."""
+        token = self._fresh(self.store.peek_token())
         if token:
             return token
-        with self._locked():
-            return self._fresh() or self._login_locked("no fresh token")
+        with self.store.token_lock():
+            return self._fresh(self.store.load_token()) or self._login_locked("no fresh token")
 
     def renew(self, rejected: str) -> tuple[str, bool]:
         """After a 401 with `rejected`: (token to replay with, whether we logged in to get it)."""
-        with self._locked():
-            token = self.cached()
-            if token and token != rejected and self._fresh():
+        with self.store.token_lock():
+            token = self._fresh(self.store.load_token())
+            if token and token != rejected:
                 log.info("token was refreshed by another process; reusing it")
                 return token, False
             return self._login_locked("token rejected (HTTP 401)"), True
 
     def invalidate(self) -> None:
-        with self._locked(), contextlib.suppress(FileNotFoundError):
-            self.path.unlink()
+        with self.store.token_lock():
+            self.store.delete_token()
+
+    def close(self) -> None:
+        if self._own_store:
+            self.store.close()
 
     def _login_locked(self, reason: str) -> str:
         log.info("logging in to Alocity (%s)", reason)
@@ -120,14 +111,7 @@ class TokenCache:
             lifetime = self.settings.token_fallback_lifetime_s
         # Refresh `skew` before exp, but never spend more than a fifth of a short-lived token on skew.
         skew = min(self.settings.token_skew_s, max(lifetime, 0) / 5)
-        write_json_atomic(
-            self.path,
-            {
-                "token": token,
-                "obtained_at": now,
-                "expires_at": now + lifetime,  # on this machine's clock
-                "refresh_at": now + lifetime - skew,
-            },
-        )
+        # expires_at and refresh_at on this machine's clock.
+        self.store.save_token(TokenRecord(token, now, now + lifetime, now + lifetime - skew))
         self._stats.add("token_refreshes")
         return token

@@ -27,6 +27,7 @@ from dagster import (
 )
 
 from alocity_etl.catalog import CATALOG, WriteMode
+from alocity_etl.client import ClientSettings, ConfigError
 from alocity_etl.defs.assets import CATCH_UP, INTRADAY, READ_TAG
 from alocity_etl.defs.models import GROUP as MODELS_GROUP
 from alocity_etl.settings import PipelineSettings
@@ -45,6 +46,22 @@ DIMENSION_TABLES = [
 ]
 EVENT_TABLES = [r.name for r in CATALOG if r.write_mode is WriteMode.APPEND]
 
+ACCOUNT_TAG = "alocity/account"
+
+
+def account_tags() -> dict[str, str]:
+    """{ACCOUNT_TAG: the account's fingerprint} (sha256 of base URL + key, not reversible), on
+    every run: a queue keyed on it (deploy/dagster.yaml) runs one sync per account at a time
+    while other accounts run. {} while no key is configured (nothing to sync then)."""
+    try:
+        return {ACCOUNT_TAG: ClientSettings.from_env().fingerprint}
+    except ConfigError:
+        return {}
+
+
+# Read once at import: a code location serves one account. `run_sync` sets it again per run.
+_ACCOUNT = account_tags()
+
 # The steps are serial anyway (one pool slot, one API budget): run them in one process
 # instead of paying a Python start-up per step.
 dimensions_job = define_asset_job(
@@ -52,12 +69,14 @@ dimensions_job = define_asset_job(
     selection=AssetSelection.assets(*DIMENSION_TABLES),
     description="Full snapshot of every dimension into versioned tables.",
     executor_def=in_process_executor,
+    run_tags=_ACCOUNT,
 )
 access_logs_job = define_asset_job(
     "sync_access_logs",
     selection=AssetSelection.assets(*EVENT_TABLES),
     description="Access logs for one or more UTC days (backfillable).",
     executor_def=in_process_executor,
+    run_tags=_ACCOUNT,
 )
 sync_job = define_asset_job(
     "sync",
@@ -65,6 +84,7 @@ sync_job = define_asset_job(
     description="The whole sync in one run: every dimension, the access logs of the partition "
     "(range), then the analytics models.",
     executor_def=in_process_executor,
+    run_tags=_ACCOUNT,
 )
 
 

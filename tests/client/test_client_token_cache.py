@@ -62,10 +62,10 @@ def test_one_login_for_many_processes(tmp_path: Path) -> None:
 def test_file_holds_token_not_key_and_is_private(tmp_path: Path) -> None:
     cache = TokenCache(settings(tmp_path), CountingLogin(tmp_path / "l", 0), ClientStats())
     token = cache.current()
-    text = cache.path.read_text()
+    text = cache.store.token_path.read_text()
     assert KEY not in text and json.loads(text)["token"] == token
-    assert stat.S_IMODE(cache.path.stat().st_mode) == 0o600
-    assert KEY not in cache.path.name
+    assert stat.S_IMODE(cache.store.token_path.stat().st_mode) == 0o600
+    assert KEY not in cache.store.token_path.name
 
 
 def test_renew_reuses_a_token_refreshed_by_another_process(tmp_path: Path) -> None:

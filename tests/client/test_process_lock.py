@@ -12,10 +12,10 @@ from pathlib import Path
 import pytest
 from filelock import FileLock
 
-from alocity_etl.client.process_lock import LockTimeout, ProcessLock
+from alocity_etl.client.state.process_lock import LockTimeout, ProcessLock
 
 HOLD = (
-    "import sys, time; from alocity_etl.client.process_lock import ProcessLock\n"
+    "import sys, time; from alocity_etl.client.state.process_lock import ProcessLock\n"
     "lock = ProcessLock(sys.argv[1]); lock.acquire(timeout=5); print('held', flush=True)\n"
     "time.sleep(float(sys.argv[2])); lock.release()\n"
 )
