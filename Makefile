@@ -16,8 +16,9 @@ $(STAMP): pyproject.toml
 sync: $(STAMP)  ## Command 1: full sync into warehouse/alocity.duckdb (embedded sandbox unless credentials are set)
 	DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/alocity-etl demo
 
-test: $(STAMP)  ## Command 2: lint and the whole test suite
+test: $(STAMP)  ## Command 2: lint, the layer rules and the whole test suite
 	$(BIN)/ruff check alocity_etl tests benchmarks
+	$(BIN)/lint-imports
 	$(BIN)/pytest
 
 ui: $(STAMP)

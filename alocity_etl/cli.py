@@ -14,12 +14,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "full sync into DuckDB (embedded sandbox unless credentials are set)",
     ),
     "sync": ("alocity_etl.commands.sync", "sync the configured account into DuckDB through Dagster"),
-    "check": ("alocity_etl.client.check", "verify credentials and show what the account exposes"),
+    "check": ("alocity_etl.commands.check", "verify credentials and show what the account exposes"),
     "rebuild": (
         "alocity_etl.commands.rebuild",
         "re-derive every table from the raw page archive (no API calls)",
     ),
-    "sandbox": ("alocity_etl.sandbox.cli", "run the local Alocity sandbox in the foreground"),
+    "sandbox": ("alocity_etl.commands.sandbox", "run the local Alocity sandbox in the foreground"),
     "sql": ("alocity_etl.commands.sql", "run SQL on the warehouse (read-only unless --write)"),
     "shell": ("alocity_etl.commands.shell", "interactive SQL session on the warehouse (read-only)"),
 }

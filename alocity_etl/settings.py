@@ -1,16 +1,31 @@
-"""Pipeline settings read from the environment (the client validates its own, see client/settings.py).
+"""The one settings tree: every ``ALOCITY_*`` variable, its default and its meaning written once
+(`VARIABLES`), read and validated once (`Settings.from_env`), then passed down.
 
-Each is read where Definitions are built, so a bad value fails with one line naming the
-variable instead of deep inside a run.
+Sections: `api` (the client: where, which key, how fast), `warehouse` (the DuckDB file),
+`sync` (what a sync reads and when it runs), `monitoring` (key expiry, alerts, freshness).
+No other module reads the environment for these. A bad value raises `SettingsError` with
+one line naming the variable and what is accepted; the CLI prints it and exits 2.
+
+The README's configuration table is generated from `VARIABLES`:
+``python -m alocity_etl.settings`` rewrites it (a test fails when it is stale).
 """
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import asdict, dataclass
-from datetime import date
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from alocity_etl.client import ClientSettings, ConfigError, Secret
+from alocity_etl.client.settings import parse_rate_limit, validate_base_url, validate_state_url
+
+T = TypeVar("T")
 
 
 class SettingsError(ValueError):
@@ -18,87 +33,412 @@ class SettingsError(ValueError):
 
 
 @dataclass(frozen=True)
-class PipelineSettings:
+class Variable:
+    name: str
+    default: str  # as it would be written in the environment; "" = unset
+    meaning: str
+    shown_default: str = ""  # for the README when the default is computed
+
+
+VARIABLES: tuple[Variable, ...] = (
+    # api: the Alocity account
+    Variable(
+        "ALOCITY_ACCESS_KEY",
+        "",
+        "the access key from the portal: Settings -> Integration. Never logged or stored.",
+    ),
+    Variable(
+        "ALOCITY_BASE_URL",
+        "https://api.alocity.com",
+        "API host; HTTPS is required unless it is a loopback address",
+    ),
+    Variable(
+        "ALOCITY_RATE_LIMIT",
+        "100",
+        (
+            "requests per minute for the whole account, or `N/WINDOW` such as `100/5s`; `none` only for"
+            " a sandbox on this machine started with `--rate-limit none` (refused for any other host)"
+        ),
+    ),
+    Variable(
+        "ALOCITY_PAGE_SIZE",
+        "500",
+        "page size asked for on paged endpoints",
+    ),
+    Variable(
+        "ALOCITY_CACHE_DIR",
+        "",
+        "token cache and shared rate-limit state (files)",
+        "`$DAGSTER_HOME/.alocity-cache`",
+    ),
+    Variable(
+        "ALOCITY_STATE_URL",
+        "",
+        (
+            "`postgresql://...`: keep the token and the rate-limit budget in PostgreSQL instead, shared"
+            " by every machine (docs/deploy.md)"
+        ),
+    ),
+    Variable(
+        "ALOCITY_CONNECT_TIMEOUT",
+        "5",
+        "seconds to connect to the API",
+    ),
+    Variable(
+        "ALOCITY_READ_TIMEOUT",
+        "60",
+        "seconds to wait for an answer",
+    ),
+    Variable(
+        "ALOCITY_MAX_ATTEMPTS",
+        "6",
+        "tries of one request on 5xx, timeouts and resets (never on controlled errors)",
+    ),
+    Variable(
+        "ALOCITY_RETRY_MAX_SECONDS",
+        "120",
+        "seconds one request may spend retrying",
+    ),
+    Variable(
+        "ALOCITY_CONCURRENCY",
+        "4",
+        (
+            "per-user and detail calls in flight at once; each still waits for the shared rate budget "
+            "(1 = one at a time)"
+        ),
+    ),
+    # warehouse
+    Variable(
+        "ALOCITY_WAREHOUSE",
+        "warehouse/alocity.duckdb",
+        "the DuckDB file",
+    ),
+    Variable(
+        "ALOCITY_LOCK_TIMEOUT_S",
+        "120",
+        "seconds a sync step waits for the DuckDB file while a query holds it (see Querying)",
+    ),
+    # sync
+    Variable(
+        "ALOCITY_ACCESS_LOG_START",
+        "",
+        ("never read access logs before this date (YYYY-MM-DD); unset: from the account's first event"),
+    ),
+    Variable(
+        "ALOCITY_ACCESS_LOG_SETTLE_DAYS",
+        "3",
+        "a day is settled once read this many days after it ended (see Access logs)",
+    ),
+    Variable(
+        "ALOCITY_SCHEDULE_CRON",
+        "0 2 * * *",
+        "when the nightly sync runs",
+    ),
+    Variable(
+        "ALOCITY_SCHEDULE_TIMEZONE",
+        "UTC",
+        "the time zone of the schedules and the freshness deadline",
+    ),
+    Variable(
+        "ALOCITY_INTRADAY_SYNC",
+        "off",
+        "`on` turns on the schedule that reads today's newest access logs",
+    ),
+    Variable(
+        "ALOCITY_INTRADAY_CRON",
+        "*/15 * * * *",
+        "when the intraday schedule runs",
+    ),
+    Variable(
+        "ALOCITY_SYNC_WAIT_S",
+        "3600",
+        "seconds a sync waits for another sync of the same warehouse before it is refused",
+    ),
+    # monitoring
+    Variable(
+        "ALOCITY_ACCESS_KEY_EXPIRES_AT",
+        "",
+        (
+            "when the key expires (ISO date); or `ALOCITY_ACCESS_KEY_CREATED_AT` (+1 year). Without "
+            "either, the first time the key was seen + 1 year (an estimate, recorded by fingerprint, "
+            "never the key)"
+        ),
+    ),
+    Variable(
+        "ALOCITY_ACCESS_KEY_CREATED_AT",
+        "",
+        "when the key was created (ISO date), if its expiry is not set",
+    ),
+    Variable(
+        "ALOCITY_ALERT_WEBHOOK_URL",
+        "",
+        "Slack-compatible webhook for key-expiry and run-failure alerts",
+    ),
+    Variable(
+        "ALOCITY_KEY_SENSOR_INTERVAL_SECONDS",
+        "3600",
+        "how often the key-expiry sensor ticks",
+    ),
+    Variable(
+        "ALOCITY_FRESHNESS_MAX_AGE_HOURS",
+        "26",
+        "when a dimension counts as stale",
+    ),
+    Variable(
+        "ALOCITY_ACCESS_LOG_FRESHNESS_CRON",
+        "0 6 * * *",
+        "by when each day of access logs must be loaded",
+    ),
+)
+DEFAULTS = {v.name: v.default for v in VARIABLES}
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    """The Alocity account and how the client talks to it."""
+
+    access_key: Secret
     base_url: str
-    rate_limit: str
+    rate_limit: str  # as ALOCITY_RATE_LIMIT: "100", "100/5s", "none"
     page_size: int
-    cache_dir: str | None
-    warehouse: str
+    cache_dir: Path
+    state_url: Secret | None
+    connect_timeout_s: float
+    read_timeout_s: float
+    max_attempts: int
+    retry_max_seconds: float
+    concurrency: int
+
+    def client(self) -> ClientSettings:
+        """The client's settings (ConfigError when no key is set: the one thing a client needs)."""
+        limit, window = parse_rate_limit(self.rate_limit)
+        return ClientSettings(
+            access_key=self.access_key,
+            base_url=self.base_url,
+            rate_limit=limit,
+            rate_window_s=window,
+            page_size=self.page_size,
+            cache_dir=self.cache_dir,
+            state_url=self.state_url,
+            connect_timeout_s=self.connect_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+            max_attempts=self.max_attempts,
+            retry_max_seconds=self.retry_max_seconds,
+            concurrency=self.concurrency,
+        )
+
+
+@dataclass(frozen=True)
+class WarehouseSettings:
+    path: str
+    lock_timeout_s: float  # a writer waits this long for the file held by another process
+
+
+@dataclass(frozen=True)
+class SyncSettings:
     access_log_start: date | None  # history is not read before it; None: from the first event
     settle_days: int  # a day is settled once read this many days after it ended
     schedule_cron: str
     schedule_timezone: str
-    lock_timeout_s: int  # how long a writer waits for the DuckDB file held by another process
-    sync_wait_s: int = 3600  # how long `alocity-etl sync` waits for another sync of the same warehouse
-    intraday: bool = False  # the access-log schedule for today so far runs
-    intraday_cron: str = "*/15 * * * *"
+    intraday: bool  # the access-log schedule for today so far runs
+    intraday_cron: str
+    sync_wait_s: float  # a sync waits this long for another sync of the same warehouse
 
-    def to_json(self) -> str:
-        """For a run's reconstructable job: the settings its process rebuilds Definitions from."""
-        values = asdict(self)
-        values["access_log_start"] = self.access_log_start.isoformat() if self.access_log_start else None
-        return json.dumps(values, sort_keys=True)
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    key_expires_at: datetime | None
+    key_created_at: datetime | None
+    webhook_url: str | None
+    key_sensor_interval_s: int
+    freshness_max_age_hours: float
+    access_log_freshness_cron: str
+
+
+@dataclass(frozen=True)
+class Settings:
+    api: ApiSettings
+    warehouse: WarehouseSettings
+    sync: SyncSettings
+    monitoring: MonitoringSettings
 
     @classmethod
-    def from_json(cls, text: str) -> PipelineSettings:
-        values = json.loads(text)
-        start = values.get("access_log_start")
-        values["access_log_start"] = date.fromisoformat(start) if start else None
-        return cls(**values)
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every variable (the process's environment by default)."""
+        env = _Reader(os.environ if environ is None else environ)
+        dagster_home = env.raw("DAGSTER_HOME")  # Dagster's own variable: the cache's default home
+        cache = env.text("ALOCITY_CACHE_DIR")
+        api = ApiSettings(
+            access_key=Secret(env.text("ALOCITY_ACCESS_KEY")),
+            base_url=env.parsed("ALOCITY_BASE_URL", _client_check(validate_base_url)),
+            rate_limit=env.parsed("ALOCITY_RATE_LIMIT", _rate),
+            page_size=env.whole("ALOCITY_PAGE_SIZE", minimum=1),
+            cache_dir=Path(cache).expanduser() if cache else _default_cache(dagster_home),
+            state_url=_optional_secret(env.parsed("ALOCITY_STATE_URL", _client_check(validate_state_url))),
+            connect_timeout_s=env.number("ALOCITY_CONNECT_TIMEOUT"),
+            read_timeout_s=env.number("ALOCITY_READ_TIMEOUT"),
+            max_attempts=env.whole("ALOCITY_MAX_ATTEMPTS", minimum=1),
+            retry_max_seconds=env.number("ALOCITY_RETRY_MAX_SECONDS"),
+            concurrency=env.whole("ALOCITY_CONCURRENCY", minimum=1),
+        )
+        warehouse = WarehouseSettings(
+            path=env.text("ALOCITY_WAREHOUSE"), lock_timeout_s=env.whole("ALOCITY_LOCK_TIMEOUT_S", minimum=0)
+        )
+        sync = SyncSettings(
+            access_log_start=env.parsed("ALOCITY_ACCESS_LOG_START", _day),
+            settle_days=env.whole("ALOCITY_ACCESS_LOG_SETTLE_DAYS", minimum=0),
+            schedule_cron=env.parsed("ALOCITY_SCHEDULE_CRON", _cron),
+            schedule_timezone=env.parsed("ALOCITY_SCHEDULE_TIMEZONE", _zone),
+            intraday=env.parsed("ALOCITY_INTRADAY_SYNC", _switch),
+            intraday_cron=env.parsed("ALOCITY_INTRADAY_CRON", _cron),
+            sync_wait_s=env.whole("ALOCITY_SYNC_WAIT_S", minimum=0),
+        )
+        monitoring = MonitoringSettings(
+            key_expires_at=env.parsed("ALOCITY_ACCESS_KEY_EXPIRES_AT", _instant),
+            key_created_at=env.parsed("ALOCITY_ACCESS_KEY_CREATED_AT", _instant),
+            webhook_url=env.text("ALOCITY_ALERT_WEBHOOK_URL") or None,
+            key_sensor_interval_s=env.whole("ALOCITY_KEY_SENSOR_INTERVAL_SECONDS", minimum=30),
+            freshness_max_age_hours=env.number("ALOCITY_FRESHNESS_MAX_AGE_HOURS"),
+            access_log_freshness_cron=env.parsed("ALOCITY_ACCESS_LOG_FRESHNESS_CRON", _cron),
+        )
+        return cls(api, warehouse, sync, monitoring)
 
 
-def _int(name: str, default: int, minimum: int = 0) -> int:
-    raw = os.environ.get(name, "").strip()
+# ---------------------------------------------------------------- reading and checking
+
+
+class _Reader:
+    """Values by name, the declared default when unset; each failure one line."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+
+    def raw(self, name: str) -> str:
+        return self.environ.get(name, "").strip()
+
+    def text(self, name: str) -> str:
+        return self.raw(name) or DEFAULTS[name]
+
+    def parsed(self, name: str, parse: Callable[[str], T]) -> T:
+        """`parse(text)`; its ValueError says what is accepted, after the variable and value."""
+        raw = self.text(name)
+        try:
+            return parse(raw)
+        except ConfigError as exc:  # the client's own checks name the variable themselves
+            raise SettingsError(str(exc)) from None
+        except ValueError as exc:
+            raise SettingsError(f"{name}={raw!r} {exc}") from None
+
+    def whole(self, name: str, minimum: int) -> int:
+        def parse(raw: str) -> int:
+            try:
+                value = int(raw)
+            except ValueError:
+                hint = f"use a whole number >= {minimum}, e.g. {DEFAULTS[name]}"
+                raise ValueError(f"is not a whole number; {hint}") from None
+            if value < minimum:
+                raise ValueError(f"must be a whole number >= {minimum}, e.g. {DEFAULTS[name]}")
+            return value
+
+        return self.parsed(name, parse)
+
+    def number(self, name: str) -> float:
+        def parse(raw: str) -> float:
+            try:
+                value = float(raw)
+            except ValueError:
+                raise ValueError(f"is not a number; use a number > 0, e.g. {DEFAULTS[name]}") from None
+            if not value > 0:
+                raise ValueError(f"must be a number > 0, e.g. {DEFAULTS[name]}")
+            return value
+
+        return self.parsed(name, parse)
+
+
+def _default_cache(dagster_home: str) -> Path:
+    return Path(dagster_home) / ".alocity-cache" if dagster_home else Path.home() / ".cache" / "alocity-etl"
+
+
+def _client_check(check: Callable[[str], str]) -> Callable[[str], str]:
+    return lambda raw: check(raw) if raw else raw
+
+
+def _optional_secret(value: str) -> Secret | None:
+    return Secret(value) if value else None
+
+
+def _rate(raw: str) -> str:
+    parse_rate_limit(raw)  # raises ConfigError naming the variable and the accepted forms
+    return raw
+
+
+def _day(raw: str) -> date | None:
     if not raw:
-        return default
+        return None
     try:
-        value = int(raw)
+        return date.fromisoformat(raw)
     except ValueError:
-        raise SettingsError(
-            f"{name}={raw!r} is not a whole number; set it to a whole number >= {minimum}, e.g. {default}"
-        ) from None
-    if value < minimum:
-        raise SettingsError(f"{name}={value} must be a whole number >= {minimum}, e.g. {default}")
-    return value
+        raise ValueError("is not a date; use YYYY-MM-DD, e.g. 2026-01-01, or leave it unset") from None
 
 
-def _switch(name: str) -> bool:
-    raw = os.environ.get(name, "").strip().lower()
-    if raw in ("", "0", "off", "false", "no"):
-        return False
-    if raw in ("1", "on", "true", "yes"):
-        return True
-    raise SettingsError(f"{name}={raw!r} is not on or off; set it to on or off")
-
-
-def env_settings() -> PipelineSettings:
-    raw_start = os.environ.get("ALOCITY_ACCESS_LOG_START", "").strip()
+def _instant(raw: str) -> datetime | None:
+    """An ISO date or datetime, as an aware UTC datetime (naive = UTC)."""
+    if not raw:
+        return None
     try:
-        start = date.fromisoformat(raw_start) if raw_start else None
+        value = datetime.fromisoformat(raw)
     except ValueError:
-        raise SettingsError(
-            f"ALOCITY_ACCESS_LOG_START={raw_start!r} is not a date; use YYYY-MM-DD, e.g. 2026-01-01, "
-            "or leave it unset to read from the account's first event"
-        ) from None
-    tz = os.environ.get("ALOCITY_SCHEDULE_TIMEZONE", "").strip() or "UTC"
+        hint = "use e.g. 2027-03-31 or 2027-03-31T09:00:00Z"
+        raise ValueError(f"is not an ISO date or datetime; {hint}") from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _zone(raw: str) -> str:
     try:
-        ZoneInfo(tz)
+        ZoneInfo(raw)
     except (ZoneInfoNotFoundError, ValueError):
-        raise SettingsError(
-            f"ALOCITY_SCHEDULE_TIMEZONE={tz!r} is not a time zone; use an IANA name such as Europe/Madrid"
-        ) from None
-    return PipelineSettings(
-        base_url=os.environ.get("ALOCITY_BASE_URL", "").strip() or "https://api.alocity.com",
-        rate_limit=os.environ.get("ALOCITY_RATE_LIMIT", "").strip() or "100",
-        page_size=_int("ALOCITY_PAGE_SIZE", 500, minimum=1),
-        cache_dir=os.environ.get("ALOCITY_CACHE_DIR", "").strip() or None,
-        warehouse=os.environ.get("ALOCITY_WAREHOUSE", "").strip() or "warehouse/alocity.duckdb",
-        access_log_start=start,
-        settle_days=_int("ALOCITY_ACCESS_LOG_SETTLE_DAYS", 3),
-        schedule_cron=os.environ.get("ALOCITY_SCHEDULE_CRON", "").strip() or "0 2 * * *",
-        schedule_timezone=tz,
-        lock_timeout_s=_int("ALOCITY_LOCK_TIMEOUT_S", 120),
-        sync_wait_s=_int("ALOCITY_SYNC_WAIT_S", 3600),
-        intraday=_switch("ALOCITY_INTRADAY_SYNC"),
-        intraday_cron=os.environ.get("ALOCITY_INTRADAY_CRON", "").strip() or "*/15 * * * *",
-    )
+        raise ValueError("is not a time zone; use an IANA name such as Europe/Madrid") from None
+    return raw
+
+
+_CRON = re.compile(r"^\S+( \S+){4}$")
+
+
+def _cron(raw: str) -> str:
+    if not _CRON.match(" ".join(raw.split())):
+        raise ValueError("is not a cron expression; use five fields, e.g. 0 2 * * *")
+    return " ".join(raw.split())
+
+
+def _switch(raw: str) -> bool:
+    value = raw.lower()
+    if value in ("0", "off", "false", "no"):
+        return False
+    if value in ("1", "on", "true", "yes"):
+        return True
+    raise ValueError("is not on or off; set it to on or off")
+
+
+# ---------------------------------------------------------------- the README table
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+BEGIN, END = "<!-- settings table: python -m alocity_etl.settings -->", "<!-- end of settings table -->"
+
+
+def readme_table() -> str:
+    rows = ["| variable | default | meaning |", "|---|---|---|"]
+    for v in VARIABLES:
+        default = v.shown_default or (f"`{v.default}`" if v.default else "(none)")
+        rows.append(f"| `{v.name}` | {default} | {v.meaning} |")
+    return "\n".join(rows)
+
+
+def with_table(readme: str) -> str:
+    """The README's text with its settings table regenerated."""
+    start, end = readme.index(BEGIN) + len(BEGIN), readme.index(END)
+    return readme[:start] + "\n" + readme_table() + "\n" + readme[end:]
+
+
+if __name__ == "__main__":
+    README.write_text(with_table(README.read_text()))
+    print(f"wrote the settings table in {README}", file=sys.stderr)

@@ -69,18 +69,18 @@ def warm_dagster() -> None:
 def run_pipeline(settings, days: int) -> dict:  # type: ignore[no-untyped-def]
     """Every resource through pipeline.sync_resource, in catalog order, without Dagster."""
     from alocity_etl.catalog import CATALOG, WriteMode
-    from alocity_etl.client import AlocityClient, ClientSettings
-    from alocity_etl.pipeline import sync_resource
+    from alocity_etl.client import AlocityClient
+    from alocity_etl.sync.pipeline import sync_resource
 
     today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-    client_settings = ClientSettings.from_env()
+    client_settings = settings.api.client()
     out = {"ok": True, "requests": 0, "throttled_s": 0.0, "rows": 0, "errors": []}
     for res in CATALOG:
         window = (today - timedelta(days=days), today) if res.write_mode is WriteMode.APPEND else None
         with AlocityClient(client_settings) as client:
             result = sync_resource(
                 client,
-                settings.warehouse,
+                settings.warehouse.path,
                 res,
                 "bench-floor",
                 window=window,
@@ -95,8 +95,8 @@ def run_pipeline(settings, days: int) -> dict:  # type: ignore[no-untyped-def]
 def run_dagster(settings, days: int) -> dict:  # type: ignore[no-untyped-def]
     from dagster import DagsterInstance
 
+    from alocity_etl.defs.runs import run_sync
     from alocity_etl.sync.read_plan import DayRange
-    from alocity_etl.sync_runner import run_sync
 
     today = datetime.now(UTC).date()
     days_read = DayRange(today - timedelta(days=days), today - timedelta(days=1))  # --days N
@@ -127,9 +127,9 @@ def measure(path: str, preset: str, rate_spec: str, days: int) -> dict:
         )
         prepare_dagster_home(Path(os.environ["DAGSTER_HOME"]))
         # Imported after the environment is set: Definitions read it at import.
-        from alocity_etl.settings import env_settings
+        from alocity_etl.settings import Settings
 
-        settings = env_settings()
+        settings = Settings.from_env()
         if path == "dagster":
             warm_dagster()
         admin.reset_stats()  # also empties the sandbox's rate window
@@ -161,8 +161,8 @@ def measure(path: str, preset: str, rate_spec: str, days: int) -> dict:
 
 
 PATHS = {
-    "dagster": "alocity_etl.sync_runner.run_sync (one run of the Dagster job sync)",
-    "pipeline": "alocity_etl.pipeline.sync_resource per resource in catalog order (no Dagster)",
+    "dagster": "alocity_etl.defs.runs.run_sync (one run of the Dagster job sync)",
+    "pipeline": "alocity_etl.sync.pipeline.sync_resource per resource in catalog order (no Dagster)",
 }
 
 

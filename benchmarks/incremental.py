@@ -136,15 +136,15 @@ class Bench:
         """One sync; (summary, requests per endpoint it made)."""
         from dagster import DagsterInstance
 
-        from alocity_etl.settings import env_settings
-        from alocity_etl.sync_runner import run_sync
+        from alocity_etl.defs.runs import run_sync
+        from alocity_etl.settings import Settings
 
         self.sb.admin.reset_stats()
         saved = {k: os.environ.get(k) for k in self.env}
         os.environ.update(self.env)
         try:
             with DagsterInstance.ephemeral() as instance:
-                summary = run_sync(instance, env_settings(), select, read, log=lambda m: None)
+                summary = run_sync(instance, Settings.from_env(), select, read, log=lambda m: None)
         finally:
             for k, v in saved.items():
                 if v is None:

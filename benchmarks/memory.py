@@ -36,7 +36,7 @@ TARGET_MB = 400
 def child_full_sync(base: str, key: str, days: int) -> dict:
     from alocity_etl.catalog import CATALOG, WriteMode
     from alocity_etl.client import AlocityClient, ClientSettings
-    from alocity_etl.pipeline import sync_resource
+    from alocity_etl.sync.pipeline import sync_resource
 
     tmp = Path(tempfile.mkdtemp(prefix="alocity-bench-mem-"))
     settings = ClientSettings.from_values(

@@ -31,8 +31,8 @@ def sync(path: str, preset: str, rate: str = "100000/1s") -> None:
     the client keeping to ``rate`` (the demo's 100/5s: the real budget's shape, 12x faster)."""
     from alocity_etl.catalog import CATALOG, WriteMode
     from alocity_etl.client import AlocityClient, ClientSettings
-    from alocity_etl.pipeline import finish_run, sync_resource
     from alocity_etl.sandbox import Sandbox, SandboxConfig
+    from alocity_etl.sync.pipeline import finish_run, sync_resource
 
     with Sandbox(SandboxConfig(preset=preset, seed=7, rate_limit="none")).serve(port=0) as sb:
         cache = tempfile.mkdtemp()
@@ -58,7 +58,7 @@ def holds(pid: int, path: str) -> bool:
 
 
 def writer_wait(path: str, rows: int) -> dict[str, float]:
-    from alocity_etl.pipeline import LOCK_TIMEOUT_S
+    from alocity_etl.sync.pipeline import LOCK_TIMEOUT_S
     from alocity_etl.warehouse import Warehouse
 
     query = f"SELECT sum(hash(i)) AS s FROM range({rows}) t(i), (SELECT count(*) FROM main.users)"

@@ -104,7 +104,7 @@ def child_floor(base: str, key: str, days: int) -> dict:
 
 
 def child_alocity(base: str, key: str, days: int, rate_limit: str = "none") -> dict:
-    import alocity_etl.pipeline as pipeline
+    import alocity_etl.sync.pipeline as pipeline
     import alocity_etl.warehouse as warehouse
     from alocity_etl.catalog import resource
     from alocity_etl.client import AlocityClient, ClientSettings

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
 
 from alocity_etl.catalog import CATALOG, tables
-from alocity_etl.definitions import build_definitions, defs
+from alocity_etl.definitions import defs
+from alocity_etl.defs.build import build_definitions
 from alocity_etl.models import discover
-from alocity_etl.settings import PipelineSettings, env_settings
+from alocity_etl.settings import Settings
 from alocity_etl.warehouse import Warehouse, access_log_days
 
 
@@ -39,9 +39,8 @@ def _schedule(d: dg.Definitions, name: str) -> dg.ScheduleDefinition:
     return next(s for s in d.schedules if s.name == name)  # type: ignore[union-attr]
 
 
-def _settings(tmp_path: Path, **overrides: object) -> PipelineSettings:
-    values = {**dataclasses.asdict(env_settings()), "warehouse": str(tmp_path / "w.duckdb"), **overrides}
-    return PipelineSettings(**values)  # type: ignore[arg-type]
+def _settings(tmp_path: Path, **env: str) -> Settings:
+    return Settings.from_env({"ALOCITY_WAREHOUSE": str(tmp_path / "w.duckdb"), **env})
 
 
 def _ledger(path: Path, first_event: datetime, complete_reads: dict[date, datetime]) -> None:
@@ -60,7 +59,7 @@ def test_one_nightly_run_catches_up_every_unsettled_day_and_the_models(tmp_path:
         datetime(2026, 11, 20, 7, tzinfo=UTC),
         {date(2026, 11, 20) + timedelta(days=i): datetime(2026, 11, 26, 2, tzinfo=UTC) for i in range(6)},
     )
-    d = build_definitions(_settings(tmp_path, settle_days=3))
+    d = build_definitions(_settings(tmp_path, ALOCITY_ACCESS_LOG_SETTLE_DAYS="3"))
     nightly = _schedule(d, "nightly_sync")
     assert nightly.default_status == dg.DefaultScheduleStatus.RUNNING
     tick = datetime(2026, 11, 29, 2, tzinfo=UTC)
@@ -81,7 +80,8 @@ def test_one_nightly_run_catches_up_every_unsettled_day_and_the_models(tmp_path:
 def test_intraday_schedule_is_off_until_turned_on(tmp_path: Path) -> None:
     off = _schedule(build_definitions(_settings(tmp_path)), "intraday_access_logs")
     assert off.default_status == dg.DefaultScheduleStatus.STOPPED
-    d = build_definitions(_settings(tmp_path, intraday=True, access_log_start=date(2026, 11, 1)))
+    on_settings = _settings(tmp_path, ALOCITY_INTRADAY_SYNC="on", ALOCITY_ACCESS_LOG_START="2026-11-01")
+    d = build_definitions(on_settings)
     on = _schedule(d, "intraday_access_logs")
     assert on.default_status == dg.DefaultScheduleStatus.RUNNING
     assert (on.cron_schedule, on.job_name) == ("*/15 * * * *", "sync_access_logs")

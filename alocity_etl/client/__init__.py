@@ -1,10 +1,7 @@
 """The Alocity API client: authenticated, rate-limited, retried reads of one account.
 
-No Dagster and no warehouse code here. Settings come from the environment
-(`ClientSettings.from_env()`): ALOCITY_ACCESS_KEY (required), ALOCITY_BASE_URL,
-ALOCITY_RATE_LIMIT (per minute, N/WINDOW such as 20/2s, or none for a local sandbox), ALOCITY_PAGE_SIZE,
-ALOCITY_CACHE_DIR, ALOCITY_CONNECT_TIMEOUT, ALOCITY_READ_TIMEOUT,
-ALOCITY_MAX_ATTEMPTS, ALOCITY_RETRY_MAX_SECONDS, ALOCITY_CONCURRENCY, ALOCITY_STATE_URL.
+No Dagster, no warehouse code and no environment here: it is given a `ClientSettings`
+(built by `alocity_etl.settings` from the ALOCITY_* variables, or `from_values`).
 
 Clients using the same key share one JWT (token_cache) and one request budget and 429
 pause (ratelimit) through a `StateStore` (state/): files in the cache dir for the processes

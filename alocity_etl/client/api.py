@@ -81,8 +81,8 @@ class AlocityClient:
     one `StateStore` (locked files, or PostgreSQL with ALOCITY_STATE_URL, reached here before
     any request), the counters are locked, and urllib3's pool is thread-safe."""
 
-    def __init__(self, settings: ClientSettings | None = None, logger: logging.Logger | None = None) -> None:
-        self.settings = settings or ClientSettings.from_env()
+    def __init__(self, settings: ClientSettings, logger: logging.Logger | None = None) -> None:
+        self.settings = settings
         self.log = logger or logging.getLogger("alocity_etl.client")
         self.stats = ClientStats()
         # First: a state store that cannot be reached fails the client before anything else.

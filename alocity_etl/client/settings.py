@@ -1,12 +1,11 @@
-"""Client settings: one frozen object, read from the environment by `ClientSettings.from_env()`."""
+"""Client settings: one frozen object, validated on construction. The client reads no
+environment variable: `alocity_etl.settings` reads them once and builds this."""
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
-import os
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
@@ -146,10 +145,9 @@ def validate_state_url(url: str) -> str:
     return url.strip()
 
 
-def default_cache_dir(environ: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if environ is None else environ
-    if env.get("DAGSTER_HOME"):
-        return Path(env["DAGSTER_HOME"]) / ".alocity-cache"
+def default_cache_dir() -> Path:
+    """Where the files of the account's shared state live when nothing says otherwise (the
+    settings tree passes $DAGSTER_HOME/.alocity-cache, see alocity_etl.settings)."""
     return Path.home() / ".cache" / "alocity-etl"
 
 
@@ -265,40 +263,3 @@ class ClientSettings:
             cache_dir=Path(cache_dir) if cache_dir else default_cache_dir(),
             **overrides,  # type: ignore[arg-type]
         )
-
-    @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: object) -> ClientSettings:
-        """Read ALOCITY_* variables (see the module docstring of alocity_etl.client)."""
-        env = os.environ if environ is None else environ
-
-        def number(name: str, default: float, kind: type = float) -> float:
-            raw = env.get(name, "").strip()
-            if not raw:
-                return default
-            try:
-                value = kind(raw)
-            except ValueError:
-                what = "a whole number" if kind is int else "a number"
-                raise ConfigError(f"{name}={raw!r} must be {what}") from None
-            if value <= 0:
-                raise ConfigError(f"{name}={raw!r} must be greater than zero")
-            return value
-
-        limit, window = parse_rate_limit(env.get("ALOCITY_RATE_LIMIT", "").strip() or str(DEFAULT_RATE_LIMIT))
-        cache = env.get("ALOCITY_CACHE_DIR", "").strip()
-        kwargs: dict[str, object] = {
-            "access_key": Secret(env.get("ALOCITY_ACCESS_KEY", "").strip()),
-            "base_url": env.get("ALOCITY_BASE_URL", "").strip() or DEFAULT_BASE_URL,
-            "rate_limit": limit,
-            "rate_window_s": window,
-            "page_size": int(number("ALOCITY_PAGE_SIZE", DEFAULT_PAGE_SIZE, int)),
-            "cache_dir": Path(cache) if cache else default_cache_dir(env),
-            "connect_timeout_s": number("ALOCITY_CONNECT_TIMEOUT", 5.0),
-            "read_timeout_s": number("ALOCITY_READ_TIMEOUT", 60.0),
-            "max_attempts": int(number("ALOCITY_MAX_ATTEMPTS", 6, int)),
-            "concurrency": int(number("ALOCITY_CONCURRENCY", 4, int)),
-            "retry_max_seconds": number("ALOCITY_RETRY_MAX_SECONDS", 120.0),
-            "state_url": Secret(env.get("ALOCITY_STATE_URL", "").strip()),
-        }
-        kwargs.update(overrides)
-        return cls(**kwargs)  # type: ignore[arg-type]

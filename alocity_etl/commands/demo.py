@@ -1,6 +1,6 @@
 """`alocity-etl demo` (README command 1): a full sync into DuckDB.
 
-Against the real account when ALOCITY_ACCESS_KEY and ALOCITY_BASE_URL are set;
+Against the configured account when ALOCITY_ACCESS_KEY is set (ALOCITY_BASE_URL: its host);
 otherwise against the embedded sandbox (preset `small`), whose rate window is
 compressed so the demo shows the rate-limit-aware fetcher at work in under a minute.
 """
@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from contextlib import ExitStack
 
 from alocity_etl.commands.instance import dagster_instance
 from alocity_etl.commands.preflight import preflight
-from alocity_etl.sync_runner import print_summary, run_sync
+from alocity_etl.commands.sync_summary import print_summary
+from alocity_etl.defs.runs import run_sync
+from alocity_etl.settings import Settings, SettingsError
 
 # 100 requests per 5 s: the real budget's shape, 12x faster, so the demo finishes quickly.
 DEMO_RATE_LIMIT = "100/5s"
@@ -25,10 +28,14 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    real = bool(os.environ.get("ALOCITY_ACCESS_KEY") and os.environ.get("ALOCITY_BASE_URL"))
+    try:
+        configured = Settings.from_env().api
+    except SettingsError as exc:
+        print(f"alocity-etl demo: {exc}", file=sys.stderr)
+        return 2
     with ExitStack() as stack:
-        if real:
-            print(f"Syncing the account at {os.environ['ALOCITY_BASE_URL']}")
+        if configured.access_key:
+            print(f"Syncing the account at {configured.base_url}")
         else:
             from alocity_etl.sandbox import Sandbox, SandboxConfig
 
@@ -37,18 +44,19 @@ def run(args: argparse.Namespace) -> int:
                     port=0
                 )
             )
+            # This process's own environment: the run reads the key through EnvVar, as in the UI.
             os.environ.update(
                 ALOCITY_BASE_URL=sb.base_url,
                 ALOCITY_ACCESS_KEY=sb.access_key,
                 ALOCITY_RATE_LIMIT=DEMO_RATE_LIMIT,
             )
             print(
-                f"No ALOCITY_ACCESS_KEY/ALOCITY_BASE_URL set: syncing the embedded sandbox "
+                f"No ALOCITY_ACCESS_KEY set: syncing the embedded sandbox "
                 f"(preset {args.preset}, seed {args.seed}) at {sb.base_url}, rate limit {DEMO_RATE_LIMIT}"
             )
         settings = preflight("demo")
         summary = run_sync(dagster_instance(), settings)  # a plain sync: the access logs catch up
-    print_summary(summary, settings.warehouse)
+    print_summary(summary, settings.warehouse.path)
     print(
         "\nNext:\n"
         '  query:  .venv/bin/alocity-etl sql "select full_name, count(*) from access_logs group by all"\n'

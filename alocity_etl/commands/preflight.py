@@ -7,17 +7,18 @@ line that says how to replace it, instead of failing every step of a run.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
-from alocity_etl.client import AlocityClient, AlocityError, ClientSettings
-from alocity_etl.settings import PipelineSettings, SettingsError, env_settings
+from alocity_etl.client import AlocityClient, AlocityError
+from alocity_etl.settings import Settings, SettingsError
 from alocity_etl.warehouse import Warehouse, WarehouseError
 
 
-def preflight(command: str) -> PipelineSettings:
-    """Pipeline settings, after one authentication; exits 2 (bad settings) or 1 (rejected key)."""
+def preflight(command: str, environ: Mapping[str, str] | None = None) -> Settings:
+    """The settings tree, after one authentication; exits 2 (bad settings) or 1 (rejected key)."""
     try:
-        settings = env_settings()
-        client_settings = ClientSettings.from_env()
+        settings = Settings.from_env(environ)
+        client_settings = settings.api.client()
     except (SettingsError, AlocityError) as exc:
         print(f"alocity-etl {command}: {exc}", file=sys.stderr)
         raise SystemExit(2) from None
@@ -29,7 +30,8 @@ def preflight(command: str) -> PipelineSettings:
         raise SystemExit(1) from None
     try:
         # Creates and migrates the file if needed; a bad path or a foreign file fails here.
-        Warehouse.open(settings.warehouse, lock_timeout=settings.lock_timeout_s).close()
+        path, wait = settings.warehouse.path, settings.warehouse.lock_timeout_s
+        Warehouse.open(path, lock_timeout=wait).close()
     except WarehouseError as exc:
         print(f"alocity-etl {command}: {exc}", file=sys.stderr)
         raise SystemExit(1) from None

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from alocity_etl.settings import SettingsError, env_settings
+from alocity_etl.settings import Settings, SettingsError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -18,7 +18,7 @@ def run(args: argparse.Namespace) -> int:
     from alocity_etl.warehouse import WarehouseError, rebuild
 
     try:
-        path = args.warehouse or env_settings().warehouse
+        path = args.warehouse or Settings.from_env().warehouse.path
         counts = rebuild(path)
     except (SettingsError, WarehouseError) as exc:
         print(f"alocity-etl rebuild: {exc}", file=sys.stderr)

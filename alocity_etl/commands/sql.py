@@ -26,6 +26,7 @@ from typing import Any
 
 import duckdb
 
+from alocity_etl.settings import Settings, SettingsError
 from alocity_etl.warehouse import Warehouse, WarehouseError, WarehouseLockedError
 from alocity_etl.warehouse.raw_archive import body_text
 
@@ -82,8 +83,11 @@ def refuse_writes(statements: list[Statement], allow_write: bool) -> None:
 def open_warehouse(
     path: str | None, *, write: bool, lock_timeout: float, notify: Callable[[str], None]
 ) -> Iterator[Warehouse]:
-    """Open for one query: read-only unless ``write``; wait for a writer to let go, saying so."""
+    """Open for one query: read-only unless ``write``; wait for a writer to let go, saying so.
+    ``path`` None: the settings' warehouse (ALOCITY_WAREHOUSE)."""
     try:
+        if path is None:
+            path = Settings.from_env().warehouse.path
         try:
             wh = Warehouse.open(path, read_only=not write)
         except WarehouseLockedError as e:
@@ -93,7 +97,7 @@ def open_warehouse(
             t0 = time.monotonic()
             wh = Warehouse.open(path, read_only=not write, lock_timeout=lock_timeout)
             notify(f"got the warehouse after {time.monotonic() - t0:.1f}s")
-    except WarehouseError as e:
+    except (WarehouseError, SettingsError) as e:
         raise QueryError(str(e)) from None
     try:
         if not sys.stderr.isatty():  # DuckDB's progress bar only makes sense on a terminal

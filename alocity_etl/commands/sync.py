@@ -14,9 +14,11 @@ from datetime import UTC, date, datetime, timedelta
 from alocity_etl.catalog import tables
 from alocity_etl.commands.instance import dagster_instance
 from alocity_etl.commands.preflight import preflight
+from alocity_etl.commands.sync_summary import print_summary
+from alocity_etl.defs.runs import run_sync
 from alocity_etl.sync.read_plan import CatchUp, DayRange, Read
-from alocity_etl.sync_runner import print_summary, run_sync
 from alocity_etl.warehouse import WarehouseError
+from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -87,16 +89,17 @@ def parse_select(raw: str | None) -> set[str] | None:
     return chosen
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, hooks: WriteHooks = NO_HOOKS) -> int:
+    """The command; `hooks` observe its writes (the crash-safety tests stop it with them)."""
     select = parse_select(args.select)
     read = access_log_read(args, datetime.now(UTC).date())
     settings = preflight("sync")
     try:
-        summary = run_sync(dagster_instance(), settings, select, read)
+        summary = run_sync(dagster_instance(), settings, select, read, hooks=hooks)
     except WarehouseError as exc:  # another sync kept the lock, or the file stayed locked
         print(f"alocity-etl sync: {exc}", file=sys.stderr)
         return 1
-    print_summary(summary, settings.warehouse)
+    print_summary(summary, settings.warehouse.path)
     return 0 if summary.ok else 1
 
 

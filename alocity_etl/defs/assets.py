@@ -24,11 +24,13 @@ from dagster import (
 )
 
 from alocity_etl.catalog import API_PREFIX, CATALOG, ENDPOINTS, ChildTable, Resource, WriteMode
+from alocity_etl.defs.checks import with_freshness_policy
 from alocity_etl.defs.resources import AlocityApi, SyncGuard, WarehouseResource
-from alocity_etl.pipeline import ResourceResult, sync_resource
-from alocity_etl.settings import PipelineSettings
+from alocity_etl.settings import Settings
 from alocity_etl.sync.events import EventsRead, first_partition_day
+from alocity_etl.sync.pipeline import ResourceResult, sync_resource
 from alocity_etl.sync.read_plan import CatchUp, DayRange, Intraday, Read
+from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
 
 # Every asset takes this pool: one step at a time spends the API budget and writes the file.
 POOL = "alocity"
@@ -174,7 +176,7 @@ def access_log_read(context: AssetExecutionContext) -> Read:
     return DayRange(window.start.date(), (window.end - timedelta(days=1)).date())
 
 
-def build_resource_asset(resource: Resource, settings: PipelineSettings):
+def build_resource_asset(resource: Resource, settings: Settings, hooks: WriteHooks = NO_HOOKS):
     partitions = None
     backfill = None
     if resource.write_mode is WriteMode.APPEND:
@@ -185,6 +187,7 @@ def build_resource_asset(resource: Resource, settings: PipelineSettings):
         # A backfill of many days runs as one run that fetches day by day.
         backfill = BackfillPolicy.single_run()
     specs = [_spec(resource, None, partitions)] + [_spec(resource, c, partitions) for c in resource.children]
+    specs = [with_freshness_policy(spec, settings) for spec in specs]  # dimensions: stale after a day
 
     @multi_asset(
         name=f"load_{resource.name}",
@@ -209,10 +212,11 @@ def build_resource_asset(resource: Resource, settings: PipelineSettings):
                 resource,
                 run_id=context.run.run_id,
                 read=access_log_read(context) if partitions else None,
-                settle_days=settings.settle_days,
-                access_log_start=settings.access_log_start,
+                settle_days=settings.sync.settle_days,
+                access_log_start=settings.sync.access_log_start,
                 log=context.log.info,
                 lock_timeout_s=warehouse.lock_timeout_s,
+                hooks=hooks,
             )
         if result.unavailable:
             context.log.warning(result.unavailable)
@@ -221,5 +225,5 @@ def build_resource_asset(resource: Resource, settings: PipelineSettings):
     return _asset
 
 
-def build_assets(settings: PipelineSettings) -> list:
-    return [build_resource_asset(r, settings) for r in CATALOG]
+def build_assets(settings: Settings, hooks: WriteHooks = NO_HOOKS) -> list:
+    return [build_resource_asset(r, settings, hooks) for r in CATALOG]

@@ -11,9 +11,9 @@ ALOCITY_ACCESS_LOG_FRESHNESS_CRON (default 06:00 in the schedule's time zone, i.
 the nightly run). A running sensor evaluates them, so staleness shows without a run.
 """
 
-import os
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 from dagster import (
@@ -38,12 +38,10 @@ from dagster import (
 
 from alocity_etl.catalog import WriteMode, tables
 from alocity_etl.defs.resources import WarehouseResource
-from alocity_etl.settings import SettingsError
+from alocity_etl.settings import Settings
 from alocity_etl.warehouse import Warehouse
 from alocity_etl.warehouse.quality import Rule, rules_for
 
-MAX_AGE_VAR = "ALOCITY_FRESHNESS_MAX_AGE_HOURS"
-LOG_DEADLINE_VAR = "ALOCITY_ACCESS_LOG_FRESHNESS_CRON"
 DIMENSION_TABLES = [t for t, (r, _) in tables().items() if r.write_mode is WriteMode.VERSIONED]
 EVENT_TABLES = [t for t, (r, _) in tables().items() if r.write_mode is WriteMode.APPEND]
 
@@ -88,56 +86,36 @@ quality_checks: list[AssetChecksDefinition] = [build_quality_check(t) for t in t
 # ---------------------------------------------------------------- freshness
 
 
-def max_age(environ: Mapping[str, str] | None = None) -> timedelta:
-    env = os.environ if environ is None else environ
-    raw = env.get(MAX_AGE_VAR, "").strip()
-    if not raw:
-        return timedelta(hours=26)
-    try:
-        hours = float(raw)
-    except ValueError:
-        raise SettingsError(f"{MAX_AGE_VAR}={raw!r} is not a number of hours; e.g. 26") from None
-    if hours <= 0:
-        raise SettingsError(f"{MAX_AGE_VAR}={raw} must be greater than zero")
-    return timedelta(hours=hours)
-
-
-def freshness_policy_for(table: str, environ: Mapping[str, str] | None = None) -> FreshnessPolicy:
+def freshness_policy_for(table: str, settings: Settings) -> FreshnessPolicy:
     """Dagster 1.13's freshness policy for a warehouse table (evaluated by the daemon's
     freshness loop, shown as Fresh / Stale on the asset): a new materialization at least
     every ALOCITY_FRESHNESS_MAX_AGE_HOURS (default 26 = nightly + slack)."""
     del table  # one policy today; per-table windows would go here
-    return FreshnessPolicy.time_window(fail_window=max_age(environ))
+    hours = settings.monitoring.freshness_max_age_hours
+    return FreshnessPolicy.time_window(fail_window=timedelta(hours=hours))
 
 
-def with_freshness_policy(spec: AssetSpec) -> AssetSpec:
-    """For `Definitions.map_asset_specs` (preview API): adds the policy to warehouse tables only."""
+def with_freshness_policy(spec: AssetSpec, settings: Settings) -> AssetSpec:
+    """The spec of a dimension table with its freshness policy; any other spec as it is."""
     name = spec.key.to_user_string()
-    if name not in tables() or spec.freshness_policy is not None:
+    if name not in DIMENSION_TABLES or spec.freshness_policy is not None:
         return spec
-    return apply_freshness_policy(spec, freshness_policy_for(name))
+    return apply_freshness_policy(spec, freshness_policy_for(name, settings))
 
 
-def build_partition_freshness_checks(environ: Mapping[str, str] | None = None) -> list[AssetChecksDefinition]:
+def build_partition_freshness_checks(settings: Settings) -> list[AssetChecksDefinition]:
     """Per-partition freshness of the access logs: after each deadline tick, the latest
     complete UTC day must be loaded. FreshnessPolicy has no per-partition form, so this
     uses the (superseded, still supported) partition freshness check."""
-    env = os.environ if environ is None else environ
-    tz = env.get("ALOCITY_SCHEDULE_TIMEZONE", "").strip() or "UTC"
-    deadline = env.get(LOG_DEADLINE_VAR, "").strip() or "0 6 * * *"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", SupersessionWarning)
-        try:
-            return list(
-                build_time_partition_freshness_checks(
-                    assets=EVENT_TABLES, deadline_cron=deadline, timezone=tz
-                )
+        return list(
+            build_time_partition_freshness_checks(
+                assets=EVENT_TABLES,
+                deadline_cron=settings.monitoring.access_log_freshness_cron,
+                timezone=settings.sync.schedule_timezone,
             )
-        except Exception as exc:  # Dagster's message is long: name the variables instead
-            first = str(exc).splitlines()[0]
-            raise SettingsError(
-                f"{LOG_DEADLINE_VAR}={deadline!r} / ALOCITY_SCHEDULE_TIMEZONE={tz!r}: {first}"
-            ) from None
+        )
 
 
 def build_freshness_sensor(checks: list[AssetChecksDefinition]) -> SensorDefinition:
@@ -150,9 +128,14 @@ def build_freshness_sensor(checks: list[AssetChecksDefinition]) -> SensorDefinit
         )
 
 
-freshness_checks = build_partition_freshness_checks()
-freshness_sensor = build_freshness_sensor(freshness_checks)
+@dataclass(frozen=True)
+class Checks:
+    """The checks of the one Definitions, and the sensor that evaluates the freshness ones."""
 
-# Wired into the single Definitions by the lead.
-asset_checks = [*quality_checks, *freshness_checks]
-sensors = [freshness_sensor]
+    asset_checks: list[AssetChecksDefinition]
+    sensors: list[SensorDefinition]
+
+
+def build_checks(settings: Settings) -> Checks:
+    freshness = build_partition_freshness_checks(settings)
+    return Checks([*quality_checks, *freshness], [build_freshness_sensor(freshness)])

@@ -14,12 +14,15 @@ refreshes the models after them).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, date
+from typing import Any
 
 from dagster import (
     AssetSelection,
     DefaultScheduleStatus,
     RunRequest,
+    ScheduleDefinition,
     ScheduleEvaluationContext,
     define_asset_job,
     in_process_executor,
@@ -27,10 +30,10 @@ from dagster import (
 )
 
 from alocity_etl.catalog import CATALOG, WriteMode
-from alocity_etl.client import ClientSettings, ConfigError
+from alocity_etl.client import ConfigError
 from alocity_etl.defs.assets import CATCH_UP, INTRADAY, READ_TAG
 from alocity_etl.defs.models import GROUP as MODELS_GROUP
-from alocity_etl.settings import PipelineSettings
+from alocity_etl.settings import Settings
 from alocity_etl.sync.events import catch_up_range
 
 RANGE_START = "dagster/asset_partition_range_start"
@@ -47,53 +50,72 @@ DIMENSION_TABLES = [
 EVENT_TABLES = [r.name for r in CATALOG if r.write_mode is WriteMode.APPEND]
 
 ACCOUNT_TAG = "alocity/account"
+SYNC_JOB, DIMENSIONS_JOB, ACCESS_LOGS_JOB = "sync", "sync_dimensions", "sync_access_logs"
 
 
-def account_tags() -> dict[str, str]:
+def account_tags(settings: Settings) -> dict[str, str]:
     """{ACCOUNT_TAG: the account's fingerprint} (sha256 of base URL + key, not reversible), on
     every run: a queue keyed on it (deploy/dagster.yaml) runs one sync per account at a time
     while other accounts run. {} while no key is configured (nothing to sync then)."""
     try:
-        return {ACCOUNT_TAG: ClientSettings.from_env().fingerprint}
+        return {ACCOUNT_TAG: settings.api.client().fingerprint}
     except ConfigError:
         return {}
 
 
-# Read once at import: a code location serves one account. `run_sync` sets it again per run.
-_ACCOUNT = account_tags()
-
-# The steps are serial anyway (one pool slot, one API budget): run them in one process
-# instead of paying a Python start-up per step.
-dimensions_job = define_asset_job(
-    "sync_dimensions",
-    selection=AssetSelection.assets(*DIMENSION_TABLES),
-    description="Full snapshot of every dimension into versioned tables.",
-    executor_def=in_process_executor,
-    run_tags=_ACCOUNT,
-)
-access_logs_job = define_asset_job(
-    "sync_access_logs",
-    selection=AssetSelection.assets(*EVENT_TABLES),
-    description="Access logs for one or more UTC days (backfillable).",
-    executor_def=in_process_executor,
-    run_tags=_ACCOUNT,
-)
-sync_job = define_asset_job(
-    "sync",
-    selection=AssetSelection.assets(*DIMENSION_TABLES, *EVENT_TABLES) | AssetSelection.groups(MODELS_GROUP),
-    description="The whole sync in one run: every dimension, the access logs of the partition "
-    "(range), then the analytics models.",
-    executor_def=in_process_executor,
-    run_tags=_ACCOUNT,
-)
+# What define_asset_job returns: its class is not part of Dagster's public API.
+AssetJob = Any
 
 
-def build_schedules(settings: PipelineSettings) -> list:
+@dataclass(frozen=True)
+class Jobs:
+    sync: AssetJob
+    dimensions: AssetJob
+    access_logs: AssetJob
+
+    def all(self) -> list[AssetJob]:
+        return [self.sync, self.dimensions, self.access_logs]
+
+
+def build_jobs(settings: Settings) -> Jobs:
+    # The steps are serial anyway (one pool slot, one API budget): run them in one process
+    # instead of paying a Python start-up per step.
+    tags = account_tags(settings)
+    return Jobs(
+        sync=define_asset_job(
+            SYNC_JOB,
+            selection=AssetSelection.assets(*DIMENSION_TABLES, *EVENT_TABLES)
+            | AssetSelection.groups(MODELS_GROUP),
+            description="The whole sync in one run: every dimension, the access logs (a catch-up, or "
+            "the run's partition range), then the analytics models.",
+            executor_def=in_process_executor,
+            run_tags=tags,
+        ),
+        dimensions=define_asset_job(
+            DIMENSIONS_JOB,
+            selection=AssetSelection.assets(*DIMENSION_TABLES),
+            description="Full snapshot of every dimension into versioned tables.",
+            executor_def=in_process_executor,
+            run_tags=tags,
+        ),
+        access_logs=define_asset_job(
+            ACCESS_LOGS_JOB,
+            selection=AssetSelection.assets(*EVENT_TABLES),
+            description="Access logs for one or more UTC days (backfillable).",
+            executor_def=in_process_executor,
+            run_tags=tags,
+        ),
+    )
+
+
+def build_schedules(settings: Settings, jobs: Jobs) -> list[ScheduleDefinition]:
+    sync = settings.sync
+
     @schedule(
         name="nightly_sync",
-        job=sync_job,
-        cron_schedule=settings.schedule_cron,
-        execution_timezone=settings.schedule_timezone,
+        job=jobs.sync,
+        cron_schedule=sync.schedule_cron,
+        execution_timezone=sync.schedule_timezone,
         default_status=DefaultScheduleStatus.RUNNING,
         description="The whole sync; access logs: every day not settled yet, through today so far "
         "(one run fills the nights the machine was off).",
@@ -105,10 +127,10 @@ def build_schedules(settings: PipelineSettings) -> list:
 
     @schedule(
         name="intraday_access_logs",
-        job=access_logs_job,
-        cron_schedule=settings.intraday_cron,
+        job=jobs.access_logs,
+        cron_schedule=sync.intraday_cron,
         execution_timezone="UTC",
-        default_status=DefaultScheduleStatus.RUNNING if settings.intraday else DefaultScheduleStatus.STOPPED,
+        default_status=DefaultScheduleStatus.RUNNING if sync.intraday else DefaultScheduleStatus.STOPPED,
         description="Today's access logs so far: the events newer than the newest stored "
         "(ALOCITY_INTRADAY_SYNC=on turns it on).",
     )

@@ -3,44 +3,53 @@
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
-from alocity_etl.client import AlocityClient, ClientSettings
-from alocity_etl.settings import PipelineSettings
-from alocity_etl.sync_lock import sync_lock
+from alocity_etl.client import AlocityClient, ClientSettings, Secret
+from alocity_etl.client.settings import parse_rate_limit
+from alocity_etl.settings import Settings
+from alocity_etl.sync.lock import sync_lock
 
 
 class AlocityApi(ConfigurableResource):
-    """The Alocity account. The access key comes from `EnvVar("ALOCITY_ACCESS_KEY")`, never config."""
+    """The Alocity account, configured from the settings tree; the access key comes from
+    `EnvVar("ALOCITY_ACCESS_KEY")`, never from config."""
 
     base_url: str
     access_key: str
-    rate_limit: str = "100"
-    page_size: int = 500
-    cache_dir: str | None = None
+    rate_limit: str
+    page_size: int
+    cache_dir: str
+    state_url: str | None = None  # may carry a password: EnvVar("ALOCITY_STATE_URL")
+    connect_timeout_s: float
+    read_timeout_s: float
+    max_attempts: int
+    retry_max_seconds: float
+    concurrency: int
 
-    def settings(self) -> ClientSettings:
-        # The resource's config wins; the client's other variables (ALOCITY_READ_TIMEOUT,
-        # ALOCITY_CONNECT_TIMEOUT, ALOCITY_MAX_ATTEMPTS, ALOCITY_RETRY_MAX_SECONDS,
-        # ALOCITY_CONCURRENCY) are read
-        # from the environment as everywhere else, instead of being silently ignored.
-        env = {
-            **os.environ,
-            "ALOCITY_BASE_URL": self.base_url,
-            "ALOCITY_ACCESS_KEY": self.access_key,
-            "ALOCITY_RATE_LIMIT": str(self.rate_limit),
-            "ALOCITY_PAGE_SIZE": str(self.page_size),
-        }
-        if self.cache_dir:
-            env["ALOCITY_CACHE_DIR"] = self.cache_dir
-        return ClientSettings.from_env(env)
+    def client_settings(self) -> ClientSettings:
+        limit, window = parse_rate_limit(self.rate_limit)
+        return ClientSettings(
+            access_key=Secret(self.access_key),
+            base_url=self.base_url,
+            rate_limit=limit,
+            rate_window_s=window,
+            page_size=self.page_size,
+            cache_dir=Path(self.cache_dir),
+            state_url=Secret(self.state_url) if self.state_url else None,
+            connect_timeout_s=self.connect_timeout_s,
+            read_timeout_s=self.read_timeout_s,
+            max_attempts=self.max_attempts,
+            retry_max_seconds=self.retry_max_seconds,
+            concurrency=self.concurrency,
+        )
 
     def client(self) -> AlocityClient:
-        return AlocityClient(self.settings())
+        return AlocityClient(self.client_settings())
 
 
 class WarehouseResource(ConfigurableResource):
@@ -66,16 +75,23 @@ class SyncGuard(ConfigurableResource):
             yield self
 
 
-def default_resources(env: PipelineSettings) -> dict[str, ConfigurableResource]:
-    warehouse = WarehouseResource(path=env.warehouse, lock_timeout_s=env.lock_timeout_s)
+def default_resources(settings: Settings) -> dict[str, ConfigurableResource]:
+    api, wh = settings.api, settings.warehouse
+    warehouse = WarehouseResource(path=wh.path, lock_timeout_s=wh.lock_timeout_s)
     return {
         "alocity": AlocityApi(
-            base_url=env.base_url,
+            base_url=api.base_url,
             access_key=EnvVar("ALOCITY_ACCESS_KEY"),
-            rate_limit=env.rate_limit,
-            page_size=env.page_size,
-            cache_dir=env.cache_dir,
+            rate_limit=api.rate_limit,
+            page_size=api.page_size,
+            cache_dir=str(api.cache_dir),
+            state_url=EnvVar("ALOCITY_STATE_URL") if api.state_url else None,
+            connect_timeout_s=api.connect_timeout_s,
+            read_timeout_s=api.read_timeout_s,
+            max_attempts=api.max_attempts,
+            retry_max_seconds=api.retry_max_seconds,
+            concurrency=api.concurrency,
         ),
         "warehouse": warehouse,
-        "sync_guard": SyncGuard(warehouse=warehouse, wait_s=env.sync_wait_s),
+        "sync_guard": SyncGuard(warehouse=warehouse, wait_s=settings.sync.sync_wait_s),
     }

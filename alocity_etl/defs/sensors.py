@@ -1,5 +1,5 @@
 """Sensors: access-key expiry warnings and run-failure alerts (thin wrappers over
-alocity_etl.key_expiry and alocity_etl.alerts).
+alocity_etl.monitoring.key_expiry and alocity_etl.monitoring.alerts).
 
 The key sensor never launches runs. Each tick it works out the key's expiry; while it is
 far it skips, saying how many days are left and where the date came from. At 30, 14, 7, 3
@@ -10,14 +10,14 @@ alerted, per key fingerprint and expiry date, live in the sensor cursor.
 """
 
 import json
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from dagster import (
     AssetCheckEvaluation,
     AssetCheckResult,
+    AssetChecksDefinition,
     AssetCheckSeverity,
     AssetKey,
     AssetObservation,
@@ -33,44 +33,25 @@ from dagster import (
     sensor,
 )
 
-from alocity_etl.alerts import (
+from alocity_etl.monitoring.alerts import (
     key_expiry_message,
     post_alert,
     redact,
     run_failure_message,
     threshold_label,
-    webhook_url,
 )
-from alocity_etl.defs.resources import WarehouseResource
-from alocity_etl.key_expiry import KEY_LIFETIME, KEY_VAR, KeyExpiry, KeyExpiryError, resolve_expiry
-from alocity_etl.settings import SettingsError
+from alocity_etl.monitoring.key_expiry import KEY_LIFETIME, KeyExpiry, KeyExpiryError, resolve_expiry
+from alocity_etl.settings import Settings
 from alocity_etl.warehouse import WarehouseLockedError
 
 KEY_ASSET = AssetKey("alocity_access_key")
 KEY_CHECK = "access_key_expiry"
 THRESHOLDS = (30, 14, 7, 3, 1, 0)  # days left; 0 = expired
-INTERVAL_VAR = "ALOCITY_KEY_SENSOR_INTERVAL_SECONDS"
-DEFAULT_INTERVAL = 3600
-
 Clock = Callable[[], datetime]
 
 
 def _wall_clock() -> datetime:
     return datetime.now(UTC)
-
-
-def sensor_interval(environ: Mapping[str, str] | None = None) -> int:
-    env = os.environ if environ is None else environ
-    raw = env.get(INTERVAL_VAR, "").strip()
-    if not raw:
-        return DEFAULT_INTERVAL
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SettingsError(f"{INTERVAL_VAR}={raw!r} is not a whole number of seconds; e.g. 3600") from None
-    if value < 30:
-        raise SettingsError(f"{INTERVAL_VAR}={value} must be at least 30 seconds")
-    return value
 
 
 # ---------------------------------------------------------------- pure decision
@@ -224,24 +205,21 @@ alocity_access_key = AssetSpec(
 
 
 def build_access_key_sensor(
-    clock: Clock = _wall_clock,
-    environ: Mapping[str, str] | None = None,
-    name: str = "alocity_access_key_sensor",
+    settings: Settings, clock: Clock = _wall_clock, name: str = "alocity_access_key_sensor"
 ) -> SensorDefinition:
-    """The key-expiry sensor; tests pass a fixed ``clock`` and ``environ``."""
+    """The key-expiry sensor; tests pass a fixed ``clock``."""
 
     @sensor(
         name=name,
-        minimum_interval_seconds=sensor_interval(environ),
+        minimum_interval_seconds=settings.monitoring.key_sensor_interval_s,
         default_status=DefaultSensorStatus.RUNNING,
         description="Warns at 30, 14, 7, 3 and 1 days before the Alocity access key expires, and at expiry.",
     )
-    def _sensor(context: SensorEvaluationContext, warehouse: WarehouseResource) -> SensorResult:
-        env = os.environ if environ is None else environ
+    def _sensor(context: SensorEvaluationContext) -> SensorResult:
         now = clock()
         try:
             known = KeyCursor.load(context.cursor).known_first_seen()
-            expiry = resolve_expiry(env, warehouse=warehouse.path, now=now, known_first_seen=known)
+            expiry = resolve_expiry(settings, now=now, known_first_seen=known)
         except KeyExpiryError as exc:
             context.log.error(str(exc))
             return SensorResult(
@@ -252,19 +230,22 @@ def build_access_key_sensor(
                 skip_reason="warehouse busy (a sync holds it); the key's first-seen date is read next tick",
                 cursor=context.cursor,
             )
-        return evaluate_key(context, expiry, now, webhook_url(env))
+        return evaluate_key(context, expiry, now, settings.monitoring.webhook_url)
 
     return _sensor
 
 
-@asset_check(
-    asset=KEY_ASSET,
-    name=KEY_CHECK,
-    description="Fails (WARN) within 30 days of the access key's expiry, ERROR within a day or after.",
-)
-def access_key_expiry_check(warehouse: WarehouseResource) -> AssetCheckResult:
-    now = _wall_clock()
-    return expiry_check_result(resolve_expiry(warehouse=warehouse.path, now=now), now)
+def build_access_key_check(settings: Settings) -> AssetChecksDefinition:
+    @asset_check(
+        asset=KEY_ASSET,
+        name=KEY_CHECK,
+        description="Fails (WARN) within 30 days of the access key's expiry, ERROR within a day or after.",
+    )
+    def access_key_expiry_check() -> AssetCheckResult:
+        now = _wall_clock()
+        return expiry_check_result(resolve_expiry(settings, now=now), now)
+
+    return access_key_expiry_check
 
 
 def _failure_error(context: RunFailureSensorContext) -> str | None:
@@ -283,31 +264,38 @@ def _failure_error(context: RunFailureSensorContext) -> str | None:
     return context.failure_event.message if context.failure_event else None
 
 
-def build_run_failure_sensor(environ: Mapping[str, str] | None = None):
+def build_run_failure_sensor(settings: Settings) -> SensorDefinition:
     @run_failure_sensor(
         name="alocity_run_failure_alert",
         default_status=DefaultSensorStatus.RUNNING,
         description="Posts failed runs (job, run id, first error line) to ALOCITY_ALERT_WEBHOOK_URL.",
     )
     def _sensor(context: RunFailureSensorContext) -> None:
-        env = os.environ if environ is None else environ
-        url = webhook_url(env)
+        url = settings.monitoring.webhook_url
         run = context.dagster_run
-        text = run_failure_message(run.job_name, run.run_id, _failure_error(context))
-        text = redact(text, [env.get(KEY_VAR, "").strip()])
+        key = settings.api.access_key.reveal().strip()
+        text = redact(run_failure_message(run.job_name, run.run_id, _failure_error(context)), [key])
         if not url:
-            context.log.info(f"no {'ALOCITY_ALERT_WEBHOOK_URL'} set; not posting: {text}")
+            context.log.info(f"no ALOCITY_ALERT_WEBHOOK_URL set; not posting: {text}")
             return
-        if not post_alert(text, url, secrets=[env.get(KEY_VAR, "").strip()]):
+        if not post_alert(text, url, secrets=[key]):
             context.log.warning("could not post the run-failure alert (see the code server log)")
 
     return _sensor
 
 
-alocity_access_key_sensor = build_access_key_sensor()
-alocity_run_failure_alert = build_run_failure_sensor()
+@dataclass(frozen=True)
+class Monitoring:
+    """The monitoring pieces of the one Definitions."""
 
-# Wired into the single Definitions by the lead.
-sensors = [alocity_access_key_sensor, alocity_run_failure_alert]
-assets = [alocity_access_key]
-asset_checks = [access_key_expiry_check]
+    assets: list[AssetSpec]
+    asset_checks: list[AssetChecksDefinition]
+    sensors: list[SensorDefinition]
+
+
+def build_monitoring(settings: Settings) -> Monitoring:
+    return Monitoring(
+        assets=[alocity_access_key],
+        asset_checks=[build_access_key_check(settings)],
+        sensors=[build_access_key_sensor(settings), build_run_failure_sensor(settings)],
+    )

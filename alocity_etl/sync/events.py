@@ -31,12 +31,12 @@ from alocity_etl.client.wire import (
     format_datetime,
     parse_datetime,
 )
-from alocity_etl.progress import Progress
-from alocity_etl.settings import PipelineSettings
-from alocity_etl.staging import PageJournal
+from alocity_etl.settings import Settings
 from alocity_etl.sync.day_split import DaySplitter
 from alocity_etl.sync.fetch_ahead import PARSED_PER_COMPRESSED, FetchAhead
 from alocity_etl.sync.held_writer import HeldWriter
+from alocity_etl.sync.journal import PageJournal
+from alocity_etl.sync.progress import Progress
 from alocity_etl.sync.raw_pages import raw_page
 from alocity_etl.sync.read_plan import (
     CatchUp,
@@ -49,10 +49,10 @@ from alocity_etl.sync.read_plan import (
     first_unsettled,
     range_window,
 )
-from alocity_etl.testhooks import pause_at
 from alocity_etl.warehouse import MergeStats, Warehouse, WarehouseError, access_log_days
 from alocity_etl.warehouse.access_log_days import DayRead, day_start
 from alocity_etl.warehouse.raw_archive import encode_body
+from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
 
 Log = Callable[[str], None]
 Clock = Callable[[], datetime]
@@ -89,7 +89,8 @@ class EventsContext:
     start: date | None  # ALOCITY_ACCESS_LOG_START: history is not read before it
     lock_timeout_s: float
     log: Log
-    clock: Clock = utc_now  # tests of the contract pass the sandbox's simulated clock
+    clock: Clock = utc_now
+    hooks: WriteHooks = NO_HOOKS
 
 
 def plan(read: Read, ctx: EventsContext, wh: Warehouse, today: date) -> tuple[list[Window], bool]:
@@ -106,12 +107,12 @@ def plan(read: Read, ctx: EventsContext, wh: Warehouse, today: date) -> tuple[li
     if isinstance(read, Span):
         return [read.window], False
     if isinstance(read, Intraday):
-        newest = con.execute("SELECT max(created_at) FROM main.access_logs").fetchone()
-        if newest is None or newest[0] is None:
+        newest = access_log_days.newest_event(con)
+        if newest is None:
             return [range_window(today, None)], False
         # The next whole second: the API takes second-precision times (§13). An event later
         # in the newest one's second waits for the next catch-up, which reads today in full.
-        after = newest[0].astimezone(UTC).replace(microsecond=0) + timedelta(seconds=1)
+        after = newest.replace(microsecond=0) + timedelta(seconds=1)
         return [Window(max(after, lower), WIDEST_WINDOW[1])], False
     origin = access_log_days.origin(con)
     if origin is None or origin.first_event_at is None or lower < origin.lower_bound:
@@ -180,7 +181,7 @@ def _read_window(
     )
     ahead = FetchAhead(pages, lambda p: PARSED_PER_COMPRESSED * len(p["body_z"]))
     try:
-        with HeldWriter(ctx.warehouse_path, ctx.lock_timeout_s) as writer:
+        with HeldWriter(ctx.warehouse_path, ctx.lock_timeout_s, hooks=ctx.hooks) as writer:
             while True:
                 writer.release_unless(ahead.ready)
                 page = ahead.get()
@@ -259,7 +260,6 @@ def _write_day(
         stats = wh.apply_pages(
             resource.name, pages, ctx.sync_id, ctx.as_of, full_snapshot=False, window=bounds
         )
-    pause_at("commit", resource.name)
     writer.wrote_day()
     for table, s in stats.items():
         result.totals[table] = result.totals.get(table, MergeStats()) + s
@@ -296,36 +296,35 @@ def recorded(warehouse_path: str, lock_timeout_s: float) -> Recorded:
         return Recorded(None, {})
 
 
-def first_partition_day(settings: PipelineSettings, today: date | None = None) -> date:
+def first_partition_day(settings: Settings, today: date | None = None) -> date:
     """Where the access logs' daily partitions begin: the account's first event, so the UI
     shows no days before it; ALOCITY_ACCESS_LOG_START or today while nothing is known."""
-    found = recorded(settings.warehouse, PARTITIONS_WAIT_S).first_day(settings.access_log_start)
-    return found or settings.access_log_start or (today or utc_now().date())
+    start = settings.sync.access_log_start
+    found = recorded(settings.warehouse.path, PARTITIONS_WAIT_S).first_day(start)
+    return found or start or (today or utc_now().date())
 
 
-def catch_up_range(settings: PipelineSettings, today: date, lock_timeout_s: float) -> tuple[date, date]:
+def catch_up_range(settings: Settings, today: date, lock_timeout_s: float) -> tuple[date, date]:
     """The days a catch-up run of `today` reads, as a partition range: from the first day not
     settled (today while nothing is known) through today."""
-    state = recorded(settings.warehouse, lock_timeout_s)
-    first = first_unsettled(
-        state.days, state.first_day(settings.access_log_start), today, settings.settle_days
-    )
+    state = recorded(settings.warehouse.path, lock_timeout_s)
+    first_day = state.first_day(settings.sync.access_log_start)
+    first = first_unsettled(state.days, first_day, today, settings.sync.settle_days)
     return min(first, today), today
 
 
-def find_origin(
-    client: AlocityClient, resource: Resource, settings: PipelineSettings, lock_timeout_s: float
-) -> None:
+def find_origin(client: AlocityClient, resource: Resource, settings: Settings) -> None:
     """Make sure the warehouse knows where the account's history starts, asking the API once
     (the first event of the listing, one item) when it does not, or when
     ALOCITY_ACCESS_LOG_START moved earlier. Run before a sync, so its partition range is
     right; a catch-up that finds history itself needs no such call."""
-    lower = day_start(settings.access_log_start) if settings.access_log_start else WIDEST_WINDOW[0]
-    state = recorded(settings.warehouse, lock_timeout_s)
+    start, wait = settings.sync.access_log_start, settings.warehouse.lock_timeout_s
+    lower = day_start(start) if start else WIDEST_WINDOW[0]
+    state = recorded(settings.warehouse.path, wait)
     if state.origin is not None and lower >= state.origin.lower_bound:
         return
     first = _first_event(client, resource, lower)
-    with Warehouse.open(settings.warehouse, lock_timeout=lock_timeout_s) as wh:
+    with Warehouse.open(settings.warehouse.path, lock_timeout=wait) as wh:
         access_log_days.set_origin(wh.con, lower, first)
 
 

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 
 from alocity_etl.warehouse import Warehouse
+from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
 
 HOLD_S = 1.0
 MAX_DAYS = 8
@@ -23,16 +24,22 @@ MAX_DAYS = 8
 
 class HeldWriter:
     def __init__(
-        self, path: str, lock_timeout_s: float, hold_s: float = HOLD_S, max_days: int = MAX_DAYS
+        self,
+        path: str,
+        lock_timeout_s: float,
+        hold_s: float = HOLD_S,
+        max_days: int = MAX_DAYS,
+        hooks: WriteHooks = NO_HOOKS,
     ) -> None:
         self.path, self.lock_timeout_s, self.hold_s, self.max_days = path, lock_timeout_s, hold_s, max_days
+        self.hooks = hooks
         self._wh: Warehouse | None = None
         self._days = 0
 
     def open(self) -> Warehouse:
         """The open writer (opened now if it was let go)."""
         if self._wh is None:
-            self._wh = Warehouse.open(self.path, lock_timeout=self.lock_timeout_s)
+            self._wh = Warehouse.open(self.path, lock_timeout=self.lock_timeout_s, hooks=self.hooks)
             self._days = 0
         return self._wh
 

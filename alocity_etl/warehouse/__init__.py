@@ -10,8 +10,8 @@ Layout::
     meta.*                     schema_version, syncs, table_syncs, cursors,
                                schema_changes, resource_loads
 
-Use `Warehouse.open()`; write a resource with `apply_pages` (preferred: archives the
-pages and normalises them the same way rebuild will) or `apply` (frames you normalised).
+Use `Warehouse.open()`; write a resource with `apply_pages` (archives the pages and
+normalises them the same way rebuild will), a day of events with `apply_day`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import time
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
@@ -28,8 +28,6 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from alocity_etl.catalog import Resource
-from alocity_etl.testhooks import pause_at
 from alocity_etl.warehouse import access_log_days, ledger, migrations, raw_archive
 from alocity_etl.warehouse.connection import (
     WarehouseCorruptError,
@@ -44,8 +42,16 @@ from alocity_etl.warehouse.connection import (
 from alocity_etl.warehouse.events import append_events
 from alocity_etl.warehouse.loads import load_resource
 from alocity_etl.warehouse.rebuild import rebuild_tables
-from alocity_etl.warehouse.schema import as_of_sql, ensure_catalog_tables, is_versioned, q, utc
+from alocity_etl.warehouse.schema import (
+    as_of_sql,
+    catalog_columns,
+    ensure_catalog_tables,
+    is_versioned,
+    q,
+    utc,
+)
 from alocity_etl.warehouse.versioned_tables import MergeStats, merge_versioned
+from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
 
 __all__ = [
     "MergeStats",
@@ -69,10 +75,13 @@ Window = tuple[datetime, datetime]
 class Warehouse:
     """A small façade over one open DuckDB warehouse connection."""
 
-    def __init__(self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool) -> None:
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, path: Path, read_only: bool, hooks: WriteHooks = NO_HOOKS
+    ) -> None:
         self.con = con
         self.path = path
         self.read_only = read_only
+        self.hooks = hooks
         # The file stays attached to the process's DuckDB instance until detached: one left
         # unclosed is detached when it is collected, as a dropped connection used to be.
         self._detach = weakref.finalize(self, disconnect, con)
@@ -84,6 +93,7 @@ class Warehouse:
         *,
         read_only: bool = False,
         lock_timeout: float = 0.0,
+        hooks: WriteHooks = NO_HOOKS,
     ) -> Warehouse:
         """Open (creating and migrating if needed) the warehouse at path / $ALOCITY_WAREHOUSE.
 
@@ -124,7 +134,7 @@ class Warehouse:
         except Exception:
             disconnect(con)
             raise
-        return cls(con, p, read_only)
+        return cls(con, p, read_only, hooks)
 
     def close(self) -> None:
         self._detach()
@@ -146,17 +156,38 @@ class Warehouse:
     ) -> None:
         ledger.finish_sync(self.con, sync_id, status, requests, error)
 
-    def get_cursor(self, resource_name: str) -> str | None:
-        return ledger.get_cursor(self.con, resource_name)
+    def sync_for_run(self, run_id: str) -> tuple[int, datetime]:
+        """(sync id, snapshot time) of a Dagster run's sync, opened by its first step."""
+        return ledger.sync_for_run(self.con, run_id)
 
-    def set_cursor(self, resource_name: str, value: Any, sync_id: int | None = None) -> None:
-        ledger.set_cursor(self.con, resource_name, value, sync_id)
+    def finish_run(self, run_id: str, success: bool, requests: int, error: str | None = None) -> None:
+        """Close the ledger entry of a Dagster run (status, requests, first error line)."""
+        found = ledger.sync_of_run(self.con, run_id)
+        if found is not None:
+            self.finish_sync(found[0], "success" if success else "failed", requests, error)
+
+    def mark_interrupted(self) -> int:
+        """Close every sync still "running" as "interrupted" (only under the sync lock)."""
+        return ledger.mark_interrupted(self.con)
+
+    def syncs_that_loaded(self, resource_name: str) -> set[int]:
+        return ledger.syncs_that_loaded(self.con, resource_name)
+
+    def current_values(self, table: str, column: str) -> list[Any]:
+        """Every value of `column` among the current rows of `table`, sorted."""
+        rows = self.con.execute(f"SELECT {q(column)} FROM main.{q(table)} ORDER BY 1").fetchall()
+        return [v for (v,) in rows]
+
+    def table_summary(self, table: str, sync_id: int) -> tuple[int, list[tuple[str, str]], list[str]]:
+        """(current rows, (column, type) in order, the column changes `sync_id` made) of a table."""
+        row = self.con.execute(f"SELECT count(*) FROM main.{q(table)}").fetchone()
+        columns = [(c, t) for c, t in catalog_columns(self.con, "main", table)]
+        return (int(row[0]) if row else 0), columns, ledger.schema_changes_of(self.con, table, sync_id)
 
     # -- writes
-    def apply(
+    def apply_pages(
         self,
-        resource_name: str | Resource,
-        frames: Mapping[str, pd.DataFrame] | None,
+        resource_name: str,
         raw_pages: Sequence[dict[str, Any]],
         sync_id: int,
         as_of: datetime,
@@ -164,14 +195,10 @@ class Warehouse:
         full_snapshot: bool = True,
         window: Window | None = None,
     ) -> dict[str, MergeStats]:
-        """Archive ``raw_pages`` and write every table of one resource in ONE transaction.
-
-        ``frames=None`` normalises the pages (`assemble` + `normalise`), exactly what
-        `rebuild` does later - prefer it. Any exception rolls everything back.
-        Returns {table: MergeStats}.
-        """
-        name = resource_name.name if isinstance(resource_name, Resource) else resource_name
-        out, _ = self._apply(name, frames, raw_pages, sync_id, as_of, full_snapshot, window, None)
+        """Archive ``raw_pages`` and write every table of one resource from them, in ONE
+        transaction (normalised exactly as `rebuild` does later). Any exception rolls
+        everything back. Returns {table: MergeStats}."""
+        out, _ = self._apply(resource_name, raw_pages, sync_id, as_of, full_snapshot, window, None)
         return out
 
     def apply_day(
@@ -186,14 +213,15 @@ class Warehouse:
         """`apply_pages` for one UTC day of an event resource, noting in the day ledger, in the
         same transaction, that a read begun at ``read_at`` wrote it (see access_log_days)."""
         start = access_log_days.day_start(day)
-        return self._apply(
-            resource_name, None, raw_pages, sync_id, as_of, False, (start, start + timedelta(days=1)), read_at
+        out, read = self._apply(
+            resource_name, raw_pages, sync_id, as_of, False, (start, start + timedelta(days=1)), read_at
         )
+        assert read is not None
+        return out, read
 
     def _apply(
         self,
         name: str,
-        frames: Mapping[str, pd.DataFrame] | None,
         raw_pages: Sequence[dict[str, Any]],
         sync_id: int,
         as_of: datetime,
@@ -205,35 +233,20 @@ class Warehouse:
         read = None
         self.con.begin()
         try:
-            supplied = frames is not None
-            seq = ledger.next_load(self.con, sync_id, name, as_of, full_snapshot, window, supplied)
+            seq = ledger.next_load(self.con, sync_id, name, as_of, full_snapshot, window)
             raw_archive.archive_pages(self.con, name, raw_pages, sync_id, seq)
-            pause_at("normalise", name)  # test-only kill points, inert by default
-            out = load_resource(self.con, name, raw_pages, frames, sync_id, as_of, full_snapshot, window)
+            self.hooks.reached("normalise", name)
+            out = load_resource(self.con, name, raw_pages, None, sync_id, as_of, full_snapshot, window)
             if read_at is not None and window is not None:
                 inserted = out[name].inserted
                 read = access_log_days.record_read(self.con, window[0].date(), read_at, inserted, sync_id)
-            pause_at("write", name)
+            self.hooks.reached("write", name)
             self.con.commit()
         except BaseException:
             self.con.rollback()
             raise
+        self.hooks.reached("commit", name)
         return out, read
-
-    def apply_pages(
-        self,
-        resource_name: str,
-        raw_pages: Sequence[dict[str, Any]],
-        sync_id: int,
-        as_of: datetime,
-        *,
-        full_snapshot: bool = True,
-        window: Window | None = None,
-    ) -> dict[str, MergeStats]:
-        """`apply` with the frames derived from the pages (the rebuild-safe path)."""
-        return self.apply(
-            resource_name, None, raw_pages, sync_id, as_of, full_snapshot=full_snapshot, window=window
-        )
 
     def rebuild(self) -> dict[str, int]:
         """Re-derive every table from raw.pages (see rebuild.py). Returns {table: rows}."""
@@ -250,9 +263,6 @@ class Warehouse:
             raise ValueError(f"{table} is not versioned")
         ts = utc(ts)
         return self.con.execute(f"SELECT * FROM history.{q(table + '_as_of')}(?)", [ts]).df()
-
-    def schema_changes(self) -> pd.DataFrame:
-        return self.con.execute("SELECT * FROM meta.schema_changes ORDER BY detected_at").df()
 
 
 def rebuild(path: str | os.PathLike[str] | None = None) -> dict[str, int]:

@@ -119,3 +119,9 @@ def events_per_day(con: duckdb.DuckDBPyConnection, first: date, last: date) -> d
         [day_start(first), day_start(last) + timedelta(days=1)],
     ).fetchall()
     return {d: int(n) for d, n in rows}
+
+
+def newest_event(con: duckdb.DuckDBPyConnection) -> datetime | None:
+    """createdAt of the newest event stored."""
+    row = con.execute("SELECT max(created_at) FROM main.access_logs").fetchone()
+    return utc(row[0]) if row and row[0] is not None else None

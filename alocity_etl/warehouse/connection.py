@@ -17,7 +17,6 @@ from typing import Any
 import duckdb
 
 DEFAULT_PATH = Path("warehouse/alocity.duckdb")
-ENV_VAR = "ALOCITY_WAREHOUSE"
 _MAGIC = b"DUCK"  # DuckDB files carry it at byte offset 8
 # Rows per row group (DuckDB's default is 122,880). A commit's checkpoint rewrites a table's
 # last, still-filling row group whole, so its memory grows with that row group's bytes;
@@ -63,8 +62,8 @@ class WarehouseCorruptError(WarehouseError):
 
 
 def warehouse_path(path: str | os.PathLike[str] | None = None) -> Path:
-    """The explicit path, else $ALOCITY_WAREHOUSE, else warehouse/alocity.duckdb."""
-    return Path(path or os.environ.get(ENV_VAR) or DEFAULT_PATH)
+    """The path given, else warehouse/alocity.duckdb (ALOCITY_WAREHOUSE is read by the settings)."""
+    return Path(path or DEFAULT_PATH)
 
 
 def _check_header(p: Path) -> None:

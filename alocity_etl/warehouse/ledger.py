@@ -1,9 +1,8 @@
-"""The sync ledger: ``meta.syncs``, ``meta.table_syncs``, ``meta.cursors``, ``meta.resource_loads``."""
+"""The sync ledger: ``meta.syncs``, ``meta.table_syncs``, ``meta.resource_loads``."""
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 import duckdb
 
@@ -62,7 +61,6 @@ def next_load(
     as_of: datetime,
     full_snapshot: bool,
     window: tuple[datetime, datetime] | None,
-    frames_supplied: bool = False,
 ) -> int:
     """Register one resource load (replayed in this order by rebuild)."""
     row = con.execute("SELECT nextval('meta.load_seq')").fetchall()[0]
@@ -70,8 +68,8 @@ def next_load(
     seq = int(row[0])
     ws, we = (utc(window[0]), utc(window[1])) if window else (None, None)
     con.execute(
-        "INSERT INTO meta.resource_loads VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-        [seq, sync_id, resource, utc(as_of), full_snapshot, ws, we, frames_supplied],
+        "INSERT INTO meta.resource_loads VALUES (?, ?, ?, ?, ?, ?, ?)",
+        [seq, sync_id, resource, utc(as_of), full_snapshot, ws, we],
     )
     return seq
 
@@ -90,13 +88,36 @@ def record_table_sync(
     )
 
 
-def get_cursor(con: duckdb.DuckDBPyConnection, resource: str) -> str | None:
-    rows = con.execute("SELECT cursor_value FROM meta.cursors WHERE resource = ?", [resource]).fetchall()
-    return rows[0][0] if rows else None
+def sync_of_run(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, datetime] | None:
+    """(sync id, started at) of the sync a Dagster run opened, None if it opened none yet."""
+    row = con.execute(
+        "SELECT sync_id, started_at FROM meta.syncs WHERE dagster_run_id = ? ORDER BY sync_id LIMIT 1",
+        [run_id],
+    ).fetchone()
+    return (int(row[0]), row[1]) if row else None
 
 
-def set_cursor(con: duckdb.DuckDBPyConnection, resource: str, value: Any, sync_id: int | None) -> None:
-    con.execute(
-        "INSERT OR REPLACE INTO meta.cursors VALUES (?, ?, ?, now())",
-        [resource, None if value is None else str(value), sync_id],
-    )
+def sync_for_run(con: duckdb.DuckDBPyConnection, run_id: str) -> tuple[int, datetime]:
+    """The sync of a Dagster run (one per run, shared by its steps), opened on first use."""
+    found = sync_of_run(con, run_id)
+    if found is None:
+        start_sync(con, run_id)
+        found = sync_of_run(con, run_id)
+    assert found is not None
+    return found
+
+
+def syncs_that_loaded(con: duckdb.DuckDBPyConnection, resource: str) -> set[int]:
+    """Every sync that committed a load of `resource`."""
+    rows = con.execute("SELECT sync_id FROM meta.resource_loads WHERE resource = ?", [resource]).fetchall()
+    return {int(s) for (s,) in rows}
+
+
+def schema_changes_of(con: duckdb.DuckDBPyConnection, table: str, sync_id: int) -> list[str]:
+    """The column changes one sync made to `table`, as "kind column old->new" lines."""
+    rows = con.execute(
+        "SELECT change_kind, column_name, coalesce(old_type, ''), coalesce(new_type, '') "
+        "FROM meta.schema_changes WHERE table_name = ? AND sync_id = ?",
+        [table, sync_id],
+    ).fetchall()
+    return [f"{k} {c} {o}->{n}".strip() for k, c, o, n in rows]

@@ -15,7 +15,6 @@ import duckdb
 
 from alocity_etl.catalog import tables
 from alocity_etl.warehouse import raw_archive
-from alocity_etl.warehouse.connection import WarehouseError
 from alocity_etl.warehouse.loads import load_resource
 from alocity_etl.warehouse.schema import ensure_catalog_tables, is_versioned, q
 
@@ -42,17 +41,6 @@ def replay_loads(con: duckdb.DuckDBPyConnection, resources: Collection[str] | No
     order. The caller holds the transaction."""
     where = "" if resources is None else f"WHERE resource IN ({', '.join('?' for _ in resources)})"
     args = [] if resources is None else list(resources)
-    # A load written from caller-made frames with no archived page cannot be re-derived:
-    # refuse rather than silently drop its rows.
-    lost = con.execute(
-        f"SELECT l.load_seq, l.resource FROM meta.resource_loads l {where} "
-        f"{'AND' if where else 'WHERE'} l.frames_supplied "
-        "AND NOT EXISTS (SELECT 1 FROM raw.page_meta p WHERE p.load_seq = l.load_seq) ORDER BY 1",
-        args,
-    ).fetchall()
-    if lost:
-        seqs = ", ".join(f"{s} ({r})" for s, r in lost[:5])
-        raise WarehouseError(f"cannot rebuild: loads {seqs} were written from frames with no raw pages")
     ensure_catalog_tables(con)
     loads = con.execute(
         "SELECT load_seq, sync_id, resource, as_of, full_snapshot, window_start, window_end "

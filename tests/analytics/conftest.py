@@ -3,7 +3,7 @@
 Sync 1 loads the account, the sandbox then simulates 10 days (users come and go, keys
 expire, doors are used), sync 2 loads it again: history.users holds versions and
 tombstones, access_logs holds both periods. Each resource goes through
-`alocity_etl.pipeline.sync_resource` in catalog order, over real HTTP on 127.0.0.1.
+`alocity_etl.sync.pipeline.sync_resource` in catalog order, over real HTTP on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ import pytest
 
 from alocity_etl.catalog import CATALOG, WriteMode
 from alocity_etl.client import AlocityClient, ClientSettings
-from alocity_etl.pipeline import finish_run, sync_resource
 from alocity_etl.sandbox import Sandbox, SandboxConfig
+from alocity_etl.sync.pipeline import finish_run, sync_resource
 from alocity_etl.warehouse import Warehouse
 
 

@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from alocity_etl.pipeline import LOCK_TIMEOUT_S
+from alocity_etl.sync.pipeline import LOCK_TIMEOUT_S
 from alocity_etl.warehouse import Warehouse
 
 CLI = str(Path(sys.executable).with_name("alocity-etl"))

@@ -9,6 +9,15 @@ import pytest
 
 from alocity_etl.client import ClientSettings, ConfigError, Secret
 from alocity_etl.client.settings import parse_rate_limit
+from alocity_etl.settings import Settings, SettingsError
+
+# A bad value is refused where it is read (the settings tree: SettingsError), a missing key
+# where a client is made (ConfigError); both say which variable and how to fix it.
+BAD = (ConfigError, SettingsError)
+
+
+def client_from_env(environ: dict[str, str]) -> ClientSettings:
+    return Settings.from_env(environ).api.client()
 
 KEY = "alk_SETTINGS-TEST-KEY-0123456789"
 
@@ -18,7 +27,7 @@ def env(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 
 def test_defaults(tmp_path: Path) -> None:
-    s = ClientSettings.from_env(env(tmp_path))
+    s = client_from_env(env(tmp_path))
     assert s.base_url == "https://api.alocity.com"
     assert (s.rate_limit, s.rate_window_s) == (100, 60.0)
     assert s.page_size == 500
@@ -34,23 +43,23 @@ def test_missing_key_is_one_line_naming_the_variable(tmp_path: Path, blank: str 
         del e["ALOCITY_ACCESS_KEY"]
     else:
         e["ALOCITY_ACCESS_KEY"] = blank
-    with pytest.raises(ConfigError) as info:
-        ClientSettings.from_env(e)
+    with pytest.raises(BAD) as info:
+        client_from_env(e)
     text = str(info.value)
     assert "ALOCITY_ACCESS_KEY" in text and "\n" not in text and "Integration" in text
 
 
 @pytest.mark.parametrize("url", ["http://api.alocity.com", "http://10.0.0.5:8080", "http://example.com/"])
 def test_plain_http_to_remote_host_refused(tmp_path: Path, url: str) -> None:
-    with pytest.raises(ConfigError, match="https"):
-        ClientSettings.from_env(env(tmp_path, ALOCITY_BASE_URL=url))
+    with pytest.raises(BAD, match="https"):
+        client_from_env(env(tmp_path, ALOCITY_BASE_URL=url))
 
 
 @pytest.mark.parametrize(
     "url", ["http://127.0.0.1:8123", "http://127.5.0.1", "http://localhost:9000/", "http://[::1]:8000"]
 )
 def test_plain_http_to_loopback_allowed(tmp_path: Path, url: str) -> None:
-    s = ClientSettings.from_env(env(tmp_path, ALOCITY_BASE_URL=url))
+    s = client_from_env(env(tmp_path, ALOCITY_BASE_URL=url))
     assert not s.base_url.endswith("/")
 
 
@@ -58,8 +67,8 @@ def test_plain_http_to_loopback_allowed(tmp_path: Path, url: str) -> None:
     "url", ["api.alocity.com", "ftp://api.alocity.com", "https://", "https://host:notaport", "https://h/?q=1"]
 )
 def test_malformed_base_url(tmp_path: Path, url: str) -> None:
-    with pytest.raises(ConfigError, match="ALOCITY_BASE_URL"):
-        ClientSettings.from_env(env(tmp_path, ALOCITY_BASE_URL=url))
+    with pytest.raises(BAD, match="ALOCITY_BASE_URL"):
+        client_from_env(env(tmp_path, ALOCITY_BASE_URL=url))
 
 
 @pytest.mark.parametrize(
@@ -79,30 +88,30 @@ def test_rate_limit_specs(spec: str, expected: tuple[int, float]) -> None:
 
 def test_no_rate_limit_only_for_a_local_sandbox(tmp_path: Path) -> None:
     assert parse_rate_limit("none") == parse_rate_limit(" None ") == (None, 60.0)
-    local = ClientSettings.from_env(
+    local = client_from_env(
         env(tmp_path, ALOCITY_RATE_LIMIT="none", ALOCITY_BASE_URL="http://127.0.0.1:8")
     )
     assert local.rate_limit is None
     assert "no client-side limit" in local.rate_description
-    with pytest.raises(ConfigError, match=r"ALOCITY_RATE_LIMIT=none is only for a sandbox on this machine"):
-        ClientSettings.from_env(env(tmp_path, ALOCITY_RATE_LIMIT="none"))  # the real API
+    with pytest.raises(BAD, match=r"ALOCITY_RATE_LIMIT=none is only for a sandbox on this machine"):
+        client_from_env(env(tmp_path, ALOCITY_RATE_LIMIT="none"))  # the real API
 
 
 @pytest.mark.parametrize("spec", ["fast", "0", "-3", "10/0s", "10/xs", "nothing"])
 def test_bad_rate_limit(tmp_path: Path, spec: str) -> None:
-    with pytest.raises(ConfigError, match="ALOCITY_RATE_LIMIT"):
-        ClientSettings.from_env(env(tmp_path, ALOCITY_RATE_LIMIT=spec))
+    with pytest.raises(BAD, match="ALOCITY_RATE_LIMIT"):
+        client_from_env(env(tmp_path, ALOCITY_RATE_LIMIT=spec))
 
 
 def test_cache_dir_defaults(tmp_path: Path) -> None:
     e = {"ALOCITY_ACCESS_KEY": KEY, "DAGSTER_HOME": str(tmp_path / "dh")}
-    assert ClientSettings.from_env(e).cache_dir == tmp_path / "dh" / ".alocity-cache"
-    home_default = ClientSettings.from_env({"ALOCITY_ACCESS_KEY": KEY}).cache_dir
+    assert client_from_env(e).cache_dir == tmp_path / "dh" / ".alocity-cache"
+    home_default = client_from_env({"ALOCITY_ACCESS_KEY": KEY}).cache_dir
     assert home_default.parts[-2:] == (".cache", "alocity-etl")
 
 
 def test_key_is_redacted_but_survives_pickling(tmp_path: Path) -> None:
-    s = ClientSettings.from_env(env(tmp_path))
+    s = client_from_env(env(tmp_path))
     for text in (repr(s), str(s), repr(s.access_key), str(s.access_key), f"{s.access_key}"):
         assert KEY not in text
     assert KEY not in s.fingerprint
@@ -111,14 +120,14 @@ def test_key_is_redacted_but_survives_pickling(tmp_path: Path) -> None:
 
 
 def test_bad_numbers(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="ALOCITY_PAGE_SIZE"):
-        ClientSettings.from_env(env(tmp_path, ALOCITY_PAGE_SIZE="many"))
-    with pytest.raises(ConfigError, match="ALOCITY_READ_TIMEOUT"):
-        ClientSettings.from_env(env(tmp_path, ALOCITY_READ_TIMEOUT="-1"))
+    with pytest.raises(BAD, match="ALOCITY_PAGE_SIZE"):
+        client_from_env(env(tmp_path, ALOCITY_PAGE_SIZE="many"))
+    with pytest.raises(BAD, match="ALOCITY_READ_TIMEOUT"):
+        client_from_env(env(tmp_path, ALOCITY_READ_TIMEOUT="-1"))
     for bad in ("0", "two", "1.5"):
-        with pytest.raises(ConfigError, match=r"^ALOCITY_CONCURRENCY=.* must be"):
-            ClientSettings.from_env(env(tmp_path, ALOCITY_CONCURRENCY=bad))
-    assert ClientSettings.from_env(env(tmp_path, ALOCITY_CONCURRENCY="1")).concurrency == 1
+        with pytest.raises(BAD, match=r"^ALOCITY_CONCURRENCY=.* a whole number >= 1"):
+            client_from_env(env(tmp_path, ALOCITY_CONCURRENCY=bad))
+    assert client_from_env(env(tmp_path, ALOCITY_CONCURRENCY="1")).concurrency == 1
 
 
 def test_from_values_for_resource_config(tmp_path: Path) -> None:
@@ -131,5 +140,5 @@ def test_from_values_for_resource_config(tmp_path: Path) -> None:
     )
     assert (s.rate_limit, s.rate_window_s, s.page_size, s.cache_dir) == (20, 2.0, 50, tmp_path)
     assert ClientSettings.from_values("https://api.alocity.com", KEY).rate_window_s == 60.0
-    with pytest.raises(ConfigError, match="ALOCITY_ACCESS_KEY"):
+    with pytest.raises(BAD, match="ALOCITY_ACCESS_KEY"):
         ClientSettings.from_values("https://api.alocity.com", "")

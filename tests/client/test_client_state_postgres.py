@@ -20,9 +20,10 @@ import psycopg
 import pytest
 
 from alocity_etl.catalog import endpoint_path
-from alocity_etl.client import AlocityClient, ClientSettings, ConfigError
+from alocity_etl.client import AlocityClient, ClientSettings
 from alocity_etl.client.errors import StateStoreUnavailable
 from alocity_etl.client.ratelimit import SharedRateLimiter
+from alocity_etl.settings import Settings, SettingsError
 from tests.support.postgres import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,8 +202,8 @@ def test_unreachable_postgres_fails_at_start_in_one_line_before_any_request(
 
 def test_a_url_that_is_not_postgresql_is_refused_in_one_line() -> None:
     env = {"ALOCITY_ACCESS_KEY": "alk_x", "ALOCITY_STATE_URL": f"mysql://u:{PASSWORD}@db:3306/x"}
-    with pytest.raises(ConfigError) as err:
-        ClientSettings.from_env(env)
+    with pytest.raises(SettingsError) as err:
+        Settings.from_env(env)
     message = str(err.value)
     assert message.startswith("ALOCITY_STATE_URL=") and "\n" not in message
     assert "postgresql://USER@HOST:PORT/DB" in message and "unset ALOCITY_STATE_URL" in message

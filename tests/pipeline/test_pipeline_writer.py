@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 from pipeline_helpers import start_sandbox
 
-from alocity_etl import pipeline
 from alocity_etl.catalog import resource
 from alocity_etl.client import AlocityClient, ClientSettings
+from alocity_etl.sync import pipeline
 from alocity_etl.sync.day_split import DaySplitter
 from alocity_etl.sync.fetch_ahead import FetchAhead
 from alocity_etl.sync.held_writer import HeldWriter

@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 from pipeline_helpers import CLI, REPO, Paths, start_sandbox
 
-from alocity_etl.sync_lock import SyncBusyError, sync_lock
+from alocity_etl.sync.lock import SyncBusyError, sync_lock
 
 TRY_LOCK = (
     "import sys\n"
-    "from alocity_etl.sync_lock import SyncBusyError, sync_lock\n"
+    "from alocity_etl.sync.lock import SyncBusyError, sync_lock\n"
     "try:\n"
     "    with sync_lock(sys.argv[1], 0, print):\n"
     "        sys.exit(0)\n"

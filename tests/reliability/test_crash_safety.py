@@ -8,9 +8,8 @@ the kill (ALOCITY_CONCURRENCY calls, plus a listing page) per interrupted resour
 
 Kill points: in the fetch, at a seeded request count (every data endpoint answers after
 30 ms, so the count is reached mid-resource); in normalise, write (inside the DuckDB
-transaction) and just after the commit, with the inert-by-default pause hook
-(ALOCITY_TEST_PAUSE_AT, alocity_etl/testhooks.py), which the sync reaches in milliseconds
-otherwise.
+transaction) and just after the commit, where write hooks injected into the same command
+pause it (tests/support/pausing_hooks.py: phases the sync passes in milliseconds otherwise).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import os
 import random
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import Counter
@@ -30,12 +30,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from helpers import blocking_violations, cli_env, each_resource_before_or_applied, log_window, query, sync
-from pipeline_helpers import CLI, Paths, start_sandbox
+from pipeline_helpers import CLI, REPO, Paths, start_sandbox
 
 from alocity_etl.catalog import ENDPOINTS, RESOURCES, tables
 from alocity_etl.client import ClientSettings, wire
 from alocity_etl.client.page import endpoint_name
-from alocity_etl.staging import staging_dir
+from alocity_etl.sync.journal import staging_dir
+from tests.support.pausing_hooks import PAUSED
 from tests.support.reconcile import ground_truth, reconcile_sandbox, snapshot_tables
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]
@@ -75,7 +76,7 @@ def wait_and_kill(proc: subprocess.Popen[str], sb, phase: str, arg: str) -> None
     else:
         assert proc.stderr is not None
         for line in proc.stderr:
-            if line.startswith(f"ALOCITY_TEST_PAUSED {phase} {arg}"):
+            if line.startswith(f"{PAUSED} {phase} {arg}"):
                 break
         else:
             pytest.fail(f"the sync ended without reaching {phase} of {arg}")
@@ -164,15 +165,15 @@ class Chain:
         before = snapshot_tables(paths.warehouse)
         sb.admin.reset_stats()
         select = EVENTS if arg == "access_logs" or phase == "fetch-events" else DIMS
-        env = dict(self.env)
-        if not phase.startswith("fetch"):
-            env["ALOCITY_TEST_PAUSE_AT"] = f"{phase}:{arg}:120"
+        args = ["--select", ",".join(select), "--days", str(DAYS)]
+        # A fetch is killed at a request count; a write at a phase, where hooks pause it.
+        command = (
+            [CLI, "sync", *args]
+            if phase.startswith("fetch")
+            else [sys.executable, "-m", "tests.support.crash_sync", f"{phase}:{arg}:120", *args]
+        )
         proc = subprocess.Popen(
-            [CLI, "sync", "--select", ",".join(select), "--days", str(DAYS)],
-            env=env,
-            text=True,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            command, env=self.env, cwd=REPO, text=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
         )
         errors: list[BaseException] = []
 

@@ -14,7 +14,7 @@ import pytest
 from alocity_etl.catalog import resource
 from alocity_etl.client import AlocityClient, ClientSettings, fetch_resource
 from alocity_etl.sandbox import RunningSandbox
-from alocity_etl.staging import PageJournal
+from alocity_etl.sync.journal import PageJournal
 
 pytestmark = pytest.mark.reliability
 

@@ -19,7 +19,7 @@ import pytest
 from helpers import cli_env
 from pipeline_helpers import CLI, Paths, start_sandbox
 
-from alocity_etl.staging import staging_dir
+from alocity_etl.sync.journal import staging_dir
 from alocity_etl.warehouse.raw_archive import body_text
 
 pytestmark = pytest.mark.reliability

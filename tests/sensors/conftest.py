@@ -17,6 +17,7 @@ import pytest
 
 from alocity_etl.normalise import table_columns
 from alocity_etl.warehouse import Warehouse
+from tests.support.frames import write_frames
 
 
 class Webhook:
@@ -103,11 +104,10 @@ def build_clean_warehouse(path: Path) -> Path:
             if day == 1:  # a rename and a user (with their card) deleted: real SCD2 history
                 users[0] = {**users[0], "first_name": "Renamed"}
                 users, cards = users[:-1], cards[:-1]
-            wh.apply(
-                "users", {"users": frame("users", users), "cards": frame("cards", cards)}, [], sid, as_of
-            )
-            wh.apply("groups", {"groups": frame("groups", groups)}, [], sid, as_of)
-            wh.apply("group_members", {"group_members": frame("group_members", members)}, [], sid, as_of)
+            frames = {"users": frame("users", users), "cards": frame("cards", cards)}
+            write_frames(wh, "users", frames, sid, as_of)
+            write_frames(wh, "groups", {"groups": frame("groups", groups)}, sid, as_of)
+            write_frames(wh, "group_members", {"group_members": frame("group_members", members)}, sid, as_of)
             wh.finish_sync(sid, "success")
         sid = wh.start_sync(started_at=T0 + timedelta(days=2))
         day = datetime(2026, 11, 2, tzinfo=UTC)
@@ -121,10 +121,10 @@ def build_clean_warehouse(path: Path) -> Path:
             }
             for i in range(5)
         ]
-        wh.apply(
+        write_frames(
+            wh,
             "access_logs",
             {"access_logs": frame("access_logs", logs)},
-            [],
             sid,
             T0 + timedelta(days=2),
             full_snapshot=False,

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from dagster import DagsterInstance, build_run_status_sensor_context, build_sensor_context, job, op
 
-from alocity_etl.alerts import key_expiry_message, post_alert, run_failure_message
-from alocity_etl.defs.resources import WarehouseResource
 from alocity_etl.defs.sensors import build_access_key_sensor, build_run_failure_sensor
-from alocity_etl.key_expiry import KeyExpiry
+from alocity_etl.monitoring.alerts import key_expiry_message, post_alert, run_failure_message
+from alocity_etl.monitoring.key_expiry import KeyExpiry
+from alocity_etl.settings import Settings
 
 KEY = "alk_super-secret-key-do-not-leak-42"
 
@@ -38,7 +38,7 @@ def test_run_failure_posts_job_run_and_first_error_line(webhook: Any) -> None:
         dagster_event=result.get_run_failure_event(),
     ).for_run_failure()
     sensor = build_run_failure_sensor(
-        environ={"ALOCITY_ACCESS_KEY": KEY, "ALOCITY_ALERT_WEBHOOK_URL": webhook.url}
+        Settings.from_env({"ALOCITY_ACCESS_KEY": KEY, "ALOCITY_ALERT_WEBHOOK_URL": webhook.url})
     )
     sensor(ctx)
     (text,) = webhook.texts
@@ -48,7 +48,7 @@ def test_run_failure_posts_job_run_and_first_error_line(webhook: Any) -> None:
     assert all(KEY.encode() not in raw for raw in webhook.raw)
 
 
-def test_run_failure_without_webhook_is_quiet() -> None:
+def test_run_failure_without_webhook_is_quiet(webhook: Any, capfd: pytest.CaptureFixture[str]) -> None:
     instance = DagsterInstance.ephemeral()
     result = sync_dimensions.execute_in_process(instance=instance, raise_on_error=False)
     ctx = build_run_status_sensor_context(
@@ -57,7 +57,15 @@ def test_run_failure_without_webhook_is_quiet() -> None:
         dagster_run=result.dagster_run,
         dagster_event=result.get_run_failure_event(),
     ).for_run_failure()
-    build_run_failure_sensor(environ={})(ctx)  # no URL: logs, does not raise
+    capfd.readouterr()
+    build_run_failure_sensor(Settings.from_env({"ALOCITY_ACCESS_KEY": KEY}))(ctx)  # no URL set
+    # Nothing posted anywhere (the webhook server saw no request); the sensor's log says why,
+    # and carries the failure without the key.
+    assert webhook.raw == []
+    logged = capfd.readouterr().err
+    said = [line for line in logged.splitlines() if "not posting" in line]
+    assert len(said) == 1 and "ALOCITY_ALERT_WEBHOOK_URL" in said[0] and result.run_id in said[0]
+    assert KEY not in logged
 
 
 def test_post_alert_retries_once_then_gives_up(webhook: Any, caplog: pytest.LogCaptureFixture) -> None:
@@ -100,11 +108,9 @@ def test_sandbox_renews_a_340_day_old_key_and_we_say_what_to_do(tmp_path: Path, 
         "ALOCITY_ACCESS_KEY_CREATED_AT": created.isoformat(),
         "ALOCITY_ALERT_WEBHOOK_URL": webhook.url,
     }
-    s = build_access_key_sensor(clock=lambda: start, environ=env)
-    ctx = build_sensor_context(
-        instance=DagsterInstance.ephemeral(),
-        resources={"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb"))},
-    )
+    env["ALOCITY_WAREHOUSE"] = str(tmp_path / "w.duckdb")
+    s = build_access_key_sensor(Settings.from_env(env), clock=lambda: start)
+    ctx = build_sensor_context(instance=DagsterInstance.ephemeral())
     r = s(ctx)
     assert "25 days left" in r.skip_reason.skip_message
     (text,) = webhook.texts

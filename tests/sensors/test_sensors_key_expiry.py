@@ -8,13 +8,21 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from alocity_etl.key_expiry import (
+from alocity_etl.monitoring.key_expiry import (
     CREATED_AT_VAR,
     EXPIRES_AT_VAR,
     KeyExpiryError,
     fingerprint,
-    resolve_expiry,
 )
+from alocity_etl.monitoring.key_expiry import resolve_expiry as resolve
+from alocity_etl.settings import Settings, SettingsError
+
+
+def resolve_expiry(env: dict[str, str], warehouse: Path | None = None, **kw):  # type: ignore[no-untyped-def]
+    """The expiry the settings tree read from `env` gives (the warehouse: ALOCITY_WAREHOUSE)."""
+    if warehouse is not None:
+        env = {**env, "ALOCITY_WAREHOUSE": str(warehouse)}
+    return resolve(Settings.from_env(env), **kw)
 
 KEY = "alk_test-secret-key-value-0123456789"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
@@ -72,7 +80,7 @@ def test_first_seen_estimate_is_recorded_once(tmp_path: Path) -> None:
     ],
 )
 def test_bad_values_name_the_variable(env: dict[str, str], names: str, tmp_path: Path) -> None:
-    with pytest.raises(KeyExpiryError) as exc:
+    with pytest.raises((KeyExpiryError, SettingsError)) as exc:
         resolve_expiry(
             {**env, "ALOCITY_ACCESS_KEY": KEY} if names != "ALOCITY_ACCESS_KEY" else env,
             warehouse=tmp_path / "w.duckdb",

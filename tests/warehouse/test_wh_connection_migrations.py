@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
+from alocity_etl.settings import Settings
 from alocity_etl.warehouse import (
     Warehouse,
     WarehouseCorruptError,
@@ -24,12 +25,10 @@ from alocity_etl.warehouse import (
 from alocity_etl.warehouse.connection import connect, disconnect
 
 
-def test_default_path_from_env_and_parent_dir_created(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_path_from_the_settings_and_parent_dir_created(tmp_path: Path) -> None:
     target = tmp_path / "deep" / "er" / "w.duckdb"
-    monkeypatch.setenv("ALOCITY_WAREHOUSE", str(target))
-    with Warehouse.open() as wh:
+    settings = Settings.from_env({"ALOCITY_WAREHOUSE": str(target)})
+    with Warehouse.open(settings.warehouse.path) as wh:
         assert wh.path == target
     assert target.exists()
 

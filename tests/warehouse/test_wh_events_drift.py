@@ -6,6 +6,7 @@ import pandas as pd
 from whdata import at, page, user
 
 from alocity_etl.warehouse import MergeStats, Warehouse
+from tests.support.frames import write_frames
 
 
 def log(i: int, day: int = 1, **over: Any) -> dict[str, Any]:
@@ -98,9 +99,9 @@ def test_drift_added_missing_and_type_change(wh: Warehouse) -> None:
 def test_hand_made_frame_uses_stored_types(wh: Warehouse) -> None:
     s = wh.start_sync()
     df = pd.DataFrame({"id": [1, 2], "name": ["a", None], "description": ["", "x"], "user_count": [1, None]})
-    assert wh.apply("groups", {"groups": df}, [], s, at(0))["groups"] == MergeStats(inserted=2)
+    assert write_frames(wh, "groups", {"groups": df}, s, at(0))["groups"] == MergeStats(inserted=2)
     users = pd.DataFrame({"id": ["3f2504e0-4f89-11d3-9a0c-0305e82c3301"], "email": ["e"]})
-    assert wh.apply("users", {"users": users}, [], s, at(0))["users"] == MergeStats(inserted=1)
+    assert write_frames(wh, "users", {"users": users}, s, at(0))["users"] == MergeStats(inserted=1)
     types = dict(
         wh.con.execute(
             "SELECT column_name, data_type FROM information_schema.columns "

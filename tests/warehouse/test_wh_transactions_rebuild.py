@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 from whdata import at, page, user
 
-from alocity_etl.warehouse import Warehouse, WarehouseError, rebuild
+from alocity_etl.warehouse import Warehouse, rebuild
 from alocity_etl.warehouse import versioned_tables as vt
 
 TABLES = [
@@ -100,15 +100,6 @@ def test_rebuild_from_raw_equals_synced_tables(tmp_path: Any) -> None:
         for t in tables:
             got = wh.con.execute(f"SELECT {', '.join(cols[t])} FROM {t} ORDER BY ALL").df()
             pd.testing.assert_frame_equal(got, synced[t], check_dtype=False)
-
-
-def test_rebuild_refuses_loads_it_cannot_reproduce(wh: Warehouse) -> None:
-    s = wh.start_sync()
-    df = pd.DataFrame({"id": [1], "name": ["a"]})
-    wh.apply("groups", {"groups": df}, [], s, at(0))
-    with pytest.raises(WarehouseError, match="no raw pages"):
-        wh.rebuild()
-    assert len(wh.current("groups")) == 1  # untouched
 
 
 def test_apply_after_a_half_fetched_result(wh: Warehouse) -> None:

@@ -8,15 +8,14 @@ webhook's secret) and reported as False.
 from __future__ import annotations
 
 import logging
-import os
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import datetime
 from urllib.parse import urlsplit
 
 import requests
 
-from alocity_etl.key_expiry import KEY_VAR, KeyExpiry
+from alocity_etl.monitoring.key_expiry import KeyExpiry
 
 WEBHOOK_VAR = "ALOCITY_ALERT_WEBHOOK_URL"
 RENEWAL_HINT = (
@@ -26,15 +25,9 @@ RENEWAL_HINT = (
 log = logging.getLogger(__name__)
 
 
-def webhook_url(environ: Mapping[str, str] | None = None) -> str | None:
-    env = os.environ if environ is None else environ
-    return env.get(WEBHOOK_VAR, "").strip() or None
-
-
 def redact(text: str, secrets: Iterable[str | None] = ()) -> str:
-    """``text`` with every secret (by default the configured access key) replaced."""
-    values = [s for s in secrets if s] or [os.environ.get(KEY_VAR, "").strip()]
-    for s in values:
+    """``text`` with every secret (the access key, a token) replaced."""
+    for s in secrets:
         if s and len(s) >= 4:
             text = text.replace(s, "[redacted]")
     return text
@@ -48,19 +41,19 @@ def _where(url: str) -> str:
 
 def post_alert(
     text: str,
-    url: str | None = None,
+    url: str | None,
     *,
     timeout: float = 5.0,
     retries: int = 1,
     retry_delay: float = 1.0,
     secrets: Iterable[str | None] = (),
 ) -> bool:
-    """POST ``{"text": text}`` to the webhook (``url`` or $ALOCITY_ALERT_WEBHOOK_URL).
+    """POST ``{"text": text}`` to the webhook ``url`` (ALOCITY_ALERT_WEBHOOK_URL), ``secrets``
+    redacted from it.
 
     Returns True when delivered, False when no webhook is set or delivery failed
     (logged). One retry by default: a webhook outage must not stall the sensor tick.
     """
-    url = url or webhook_url()
     if not url:
         return False
     body = {"text": redact(text, secrets)}

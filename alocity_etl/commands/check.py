@@ -10,14 +10,21 @@ import argparse
 import logging
 import sys
 import tempfile
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from alocity_etl.catalog import endpoint_path
-from alocity_etl.client import wire
-from alocity_etl.client.api import AlocityClient
-from alocity_etl.client.errors import AlocityError, EndpointUnavailable, RetriesExhausted
-from alocity_etl.client.settings import ClientSettings, parse_rate_limit
+from alocity_etl.client import (
+    AlocityClient,
+    AlocityError,
+    ClientSettings,
+    EndpointUnavailable,
+    RetriesExhausted,
+    wire,
+)
+from alocity_etl.client.settings import parse_rate_limit
+from alocity_etl.settings import Settings, SettingsError
 
 
 def configure(parser: argparse.ArgumentParser) -> None:
@@ -99,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "no_shared_cache", False):
             overrides["cache_dir"] = tempfile.mkdtemp(prefix="alocity-check-")
             overrides["state_url"] = None
-        settings = ClientSettings.from_env(**overrides)
+        settings = replace(Settings.from_env().api.client(), **overrides)
         with AlocityClient(settings) as client:
             lines = _report(client, settings)
         out.write("\n".join(lines) + "\n")
@@ -110,6 +117,9 @@ def run(args: argparse.Namespace) -> int:
         where = f"{settings.base_url}{exc.endpoint}" if settings else exc.endpoint
         print(f"alocity-etl check: cannot reach {where} ({why}; {exc.attempts} attempts)", file=sys.stderr)
         return 1
+    except SettingsError as exc:
+        print(f"alocity-etl check: {exc}", file=sys.stderr)
+        return 2
     except AlocityError as exc:
         print(f"alocity-etl check: {exc}", file=sys.stderr)
         return 1

@@ -6,8 +6,7 @@ import argparse
 from typing import NoReturn
 
 from alocity_etl.catalog import API_PREFIX
-
-from .config import PRESETS, SandboxConfig, parse_rate_limit
+from alocity_etl.sandbox.config import PRESETS, SandboxConfig, parse_rate_limit
 
 
 def _rate(text: str) -> str:
@@ -72,7 +71,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from .server import HOST, Sandbox, bind_socket  # late import keeps `--help` fast
+    from alocity_etl.sandbox.server import HOST, Sandbox, bind_socket  # late: `--help` stays fast
 
     parser: argparse.ArgumentParser = args._parser
     try:

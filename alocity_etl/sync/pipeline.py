@@ -15,14 +15,13 @@ from typing import Any
 
 from alocity_etl.catalog import Resource, WriteMode, snake, tables
 from alocity_etl.client import AlocityClient, EndpointUnavailable, PagingError, fetch_resource
-from alocity_etl.progress import Progress
-from alocity_etl.staging import PageJournal
 from alocity_etl.sync.events import Clock, EventsContext, EventsRead, read_events, read_for_window, utc_now
+from alocity_etl.sync.journal import PageJournal
+from alocity_etl.sync.progress import Progress
 from alocity_etl.sync.raw_pages import raw_page
 from alocity_etl.sync.read_plan import Read
-from alocity_etl.testhooks import pause_at
 from alocity_etl.warehouse import MergeStats, Warehouse
-from alocity_etl.warehouse.schema import catalog_columns
+from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
 
 Log = Callable[[str], None]
 
@@ -54,47 +53,17 @@ class ResourceResult:
     events: EventsRead | None = None  # access logs: the days read, late events
 
 
-def sync_for_run(wh: Warehouse, run_id: str) -> tuple[int, datetime]:
-    """The sync of a Dagster run (one per run, shared by its steps) and its snapshot time."""
-    row = wh.con.execute(
-        "SELECT sync_id, started_at FROM meta.syncs WHERE dagster_run_id = ? ORDER BY sync_id LIMIT 1",
-        [run_id],
-    ).fetchone()
-    if row is None:
-        sync_id = wh.start_sync(run_id)
-        row = wh.con.execute(
-            "SELECT sync_id, started_at FROM meta.syncs WHERE sync_id = ?", [sync_id]
-        ).fetchone()
-    assert row is not None
-    return int(row[0]), row[1]
-
-
 def parent_rows(wh: Warehouse, resource: Resource) -> list[dict[str, Any]]:
     """Current rows of a fan-out resource's parent, as wire dicts holding the parent key."""
     assert resource.fan_out is not None
     key = resource.fan_out.parent_key
-    col = snake(key)
-    values = wh.con.execute(f'SELECT "{col}" FROM main."{resource.fan_out.parent}" ORDER BY 1').fetchall()
-    return [{key: str(v) if not isinstance(v, int) else v} for (v,) in values]
+    values = wh.current_values(resource.fan_out.parent, snake(key))
+    return [{key: str(v) if not isinstance(v, int) else v} for v in values]
 
 
-def _table_result(wh: Warehouse, table: str, stats: Any, sync_id: int) -> TableResult:
-    row = wh.con.execute(f'SELECT count(*) FROM main."{table}"').fetchone()
-    cols = catalog_columns(wh.con, "main", table)
-    changes = wh.con.execute(
-        "SELECT change_kind, column_name, coalesce(old_type, ''), coalesce(new_type, '') "
-        "FROM meta.schema_changes WHERE table_name = ? AND sync_id = ?",
-        [table, sync_id],
-    ).fetchall()
-    return TableResult(
-        row_count=int(row[0]) if row else 0,
-        inserted=stats.inserted,
-        updated=stats.updated,
-        deleted=stats.deleted,
-        unchanged=stats.unchanged,
-        columns=[(c, t) for c, t in cols],
-        schema_changes=[f"{k} {c} {o}->{n}".strip() for k, c, o, n in changes],
-    )
+def _table_result(wh: Warehouse, table: str, stats: MergeStats, sync_id: int) -> TableResult:
+    rows, columns, changes = wh.table_summary(table, sync_id)
+    return TableResult(rows, stats.inserted, stats.updated, stats.deleted, stats.unchanged, columns, changes)
 
 
 def _fetch(
@@ -143,6 +112,7 @@ def sync_resource(
     settle_days: int = SETTLE_DAYS,
     access_log_start: date | None = None,
     clock: Clock = utc_now,
+    hooks: WriteHooks = NO_HOOKS,
 ) -> ResourceResult:
     """Fetch `resource` and write all its tables.
 
@@ -152,24 +122,19 @@ def sync_resource(
     """
     before = client.stats.as_dict()
     with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s) as wh:
-        sync_id, as_of = sync_for_run(wh, run_id)
+        sync_id, as_of = wh.sync_for_run(run_id)
         parents = parent_rows(wh, resource) if resource.fan_out else None
-        loads = {
-            s
-            for (s,) in wh.con.execute(
-                "SELECT sync_id FROM meta.resource_loads WHERE resource = ?", [resource.name]
-            ).fetchall()
-        }
+        loads = wh.syncs_that_loaded(resource.name)
     events = None
     if resource.write_mode is WriteMode.APPEND:
         ctx = EventsContext(
-            warehouse_path, sync_id, as_of, settle_days, access_log_start, lock_timeout_s, log, clock
+            warehouse_path, sync_id, as_of, settle_days, access_log_start, lock_timeout_s, log, clock, hooks
         )
         events = read_events(client, resource, read or read_for_window(window), ctx)
         totals, unavailable = events.totals, events.unavailable
     else:
         totals, unavailable = _sync_snapshot(
-            client, warehouse_path, resource, parents, sync_id, as_of, loads, log, lock_timeout_s
+            client, warehouse_path, resource, parents, sync_id, as_of, loads, log, lock_timeout_s, hooks
         )
     after = client.stats.as_dict()
     delta = {k: round(after[k] - before.get(k, 0), 3) for k in after}
@@ -192,6 +157,7 @@ def _sync_snapshot(
     loads: set[int],
     log: Log,
     lock_timeout_s: float,
+    hooks: WriteHooks,
 ) -> tuple[dict[str, MergeStats], str | None]:
     """One dimension: its whole snapshot, then one transaction."""
     progress = Progress(resource.name, len(parents) if parents is not None else None, log, unit="calls")
@@ -202,9 +168,8 @@ def _sync_snapshot(
         unavailable = f"{resource.name}: {exc} — not available on this account, skipped"
         log(unavailable)
         return {}, unavailable
-    with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s) as wh:
+    with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s, hooks=hooks) as wh:
         written = wh.apply_pages(resource.name, pages, sync_id, as_of, full_snapshot=True)
-    pause_at("commit", resource.name)
     journal.discard()  # written: nothing to resume
     progress.finish()
     return written, None
@@ -220,8 +185,4 @@ def finish_run(
 ) -> None:
     """Close the ledger entry of a Dagster run (status, requests, first error line)."""
     with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s) as wh:
-        row = wh.con.execute(
-            "SELECT sync_id FROM meta.syncs WHERE dagster_run_id = ? ORDER BY sync_id LIMIT 1", [run_id]
-        ).fetchone()
-        if row is not None:
-            wh.finish_sync(int(row[0]), "success" if success else "failed", requests, error)
+        wh.finish_run(run_id, success, requests, error)

@@ -1,4 +1,9 @@
-"""Run a sync through Dagster (so every run shows in the UI) and summarise what it wrote."""
+"""Run a sync through Dagster (so every run shows in the UI) and collect what it wrote.
+
+`run_sync` is what `alocity-etl sync`, `make sync` and the tests run: the job `sync` of
+Definitions built from the given settings (and write hooks), executed in this process
+(the jobs use the in-process executor anyway), recorded in the given Dagster instance.
+"""
 
 from __future__ import annotations
 
@@ -8,31 +13,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from dagster import AssetKey, DagsterInstance, build_reconstructable_job, execute_job
+from dagster import AssetKey, DagsterInstance
 
 from alocity_etl.catalog import resource as catalog_resource
 from alocity_etl.catalog import tables as catalog_tables
-from alocity_etl.client import AlocityClient, ClientSettings
+from alocity_etl.client import AlocityClient
 from alocity_etl.defs.assets import CATCH_UP, INTRADAY, READ_TAG
-from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, account_tags, range_tags, sync_job
-from alocity_etl.pipeline import finish_run
-from alocity_etl.settings import PipelineSettings
+from alocity_etl.defs.build import build_definitions
+from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, SYNC_JOB, account_tags, range_tags
+from alocity_etl.settings import Settings
 from alocity_etl.sync.events import catch_up_range, find_origin, first_partition_day
+from alocity_etl.sync.lock import sync_lock
+from alocity_etl.sync.pipeline import finish_run
 from alocity_etl.sync.read_plan import CatchUp, DayRange, Intraday, Read
-from alocity_etl.sync_lock import sync_lock
-from alocity_etl.warehouse import WarehouseError
+from alocity_etl.warehouse import Warehouse, WarehouseError
+from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
 
 WAREHOUSE_TABLES = frozenset(catalog_tables())
 # The console shows progress lines and warnings, not every engine event.
 QUIET = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-
-def job_def(name: str, settings: str):
-    """Reconstructor for execute_job: the job of that name, from Definitions built from the
-    sync's settings (JSON, `PipelineSettings.to_json`)."""
-    from alocity_etl.definitions import build_definitions
-
-    return build_definitions(PipelineSettings.from_json(settings)).resolve_job_def(name)
 
 
 @dataclass
@@ -132,47 +131,46 @@ def _collect(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> No
         summary.errors.append(f"{rec.event_log_entry.step_key}: {err.message.strip().splitlines()[-1]}")
 
 
-def _close_interrupted(warehouse: str, lock_timeout_s: float) -> int:
+def _close_interrupted(settings: Settings) -> int:
     """Under the sync lock: syncs still "running" belong to a process that died."""
-    from alocity_etl.warehouse import Warehouse, ledger
-
-    with Warehouse.open(warehouse, lock_timeout=lock_timeout_s) as wh:
-        return ledger.mark_interrupted(wh.con)
+    with Warehouse.open(settings.warehouse.path, lock_timeout=settings.warehouse.lock_timeout_s) as wh:
+        return wh.mark_interrupted()
 
 
 def run_sync(
     instance: DagsterInstance,
-    settings: PipelineSettings,
+    settings: Settings,
     select: set[str] | None = None,
     read: Read | None = None,
     tags: dict[str, str] | None = None,
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
     today: date | None = None,
+    hooks: WriteHooks = NO_HOOKS,
 ) -> SyncSummary:
     """Materialise the selected tables (and, for a full sync, the models) as one Dagster run.
 
     `read`: what the access logs read (default: catch up, see sync/read_plan.py). Holds the
-    warehouse's sync lock for the whole sync (see `sync_lock`); raises `SyncBusyError` if
-    another sync keeps it longer than ``settings.sync_wait_s``."""
-    with sync_lock(settings.warehouse, settings.sync_wait_s, log):
-        closed = _close_interrupted(settings.warehouse, settings.lock_timeout_s)
+    warehouse's sync lock for the whole sync (see sync/lock.py); raises `SyncBusyError` if
+    another sync keeps it longer than ALOCITY_SYNC_WAIT_S."""
+    with sync_lock(settings.warehouse.path, settings.sync.sync_wait_s, log):
+        closed = _close_interrupted(settings)
         if closed:
             log(f"marked {closed} sync(s) left running by a killed process as interrupted")
-        return _run_sync(instance, settings, select, read or CatchUp(), tags, log, today)
+        return _run_sync(instance, settings, select, read or CatchUp(), tags, log, today, hooks)
 
 
 def access_log_partitions(
-    settings: PipelineSettings, read: Read, today: date, log: Callable[[str], None]
+    settings: Settings, read: Read, today: date, log: Callable[[str], None]
 ) -> tuple[date, date] | None:
     """The partition range of a run that reads `read` (None: no day to read). Finds where the
     account's history starts first, if the warehouse does not know yet, so the range (and
     the partitions, which begin there) is right."""
     resource = catalog_resource(EVENT_TABLES[0])
-    with AlocityClient(ClientSettings.from_env()) as client:
-        find_origin(client, resource, settings, settings.lock_timeout_s)
+    with AlocityClient(settings.api.client()) as client:
+        find_origin(client, resource, settings)
     first_day = first_partition_day(settings, today)
     if isinstance(read, CatchUp):
-        first, last = catch_up_range(settings, today, settings.lock_timeout_s)
+        first, last = catch_up_range(settings, today, settings.warehouse.lock_timeout_s)
     elif isinstance(read, DayRange):
         first, last = read.first or first_day, read.last or today
     else:
@@ -187,12 +185,13 @@ def access_log_partitions(
 
 def _run_sync(
     instance: DagsterInstance,
-    settings: PipelineSettings,
+    settings: Settings,
     select: set[str] | None,
     read: Read,
     tags: dict[str, str] | None,
     log: Callable[[str], None],
     today: date | None,
+    hooks: WriteHooks,
 ) -> SyncSummary:
     summary = SyncSummary()
     t0 = time.monotonic()
@@ -203,7 +202,7 @@ def _run_sync(
         select = {t for t, (res, _) in catalog_tables().items() if res.name in resources}
     dims = [t for t in DIMENSION_TABLES if not select or t in select]
     events = [t for t in EVENT_TABLES if not select or t in select]
-    tags = {**account_tags(), **(tags or {})}  # this process's account, not the first one imported
+    tags = {**account_tags(settings), **(tags or {})}
     if events:
         days = access_log_partitions(settings, read, today, log)
         if days is None:
@@ -217,70 +216,25 @@ def _run_sync(
     keys = [AssetKey(t) for t in (*dims, *events)]
     if not keys:  # only access logs asked for, and no day to read
         return summary
-    recon = build_reconstructable_job(
-        "alocity_etl.sync_runner", "job_def", reconstructable_args=(sync_job.name, settings.to_json())
-    )
+    job = build_definitions(settings, hooks).resolve_job_def(SYNC_JOB)
     if not select:
-        # The rest of the job: the analytics models (in the UI a sensor refreshes them after
-        # each per-kind run). Read from the job Dagster resolves anyway, not re-parsed from SQL.
-        keys += [
-            k
-            for k in recon.get_definition().asset_layer.selected_asset_keys
-            if k.to_user_string() not in WAREHOUSE_TABLES
-        ]
-    with execute_job(recon, instance=instance, tags=tags, run_config=QUIET, asset_selection=keys) as result:
-        summary.runs.append((sync_job.name, result.run_id, result.success))
-        _collect(instance, result.run_id, summary)
-        try:
-            finish_run(
-                settings.warehouse,
-                result.run_id,
-                result.success,
-                summary.requests,
-                summary.errors[0] if summary.errors else None,
-                lock_timeout_s=settings.lock_timeout_s,
-            )
-        except WarehouseError as exc:  # the run's own failure is already in summary.errors
-            summary.errors.append(f"ledger: {exc}")
+        # The rest of the job: the analytics models. Read from the job, not re-parsed from SQL.
+        keys += [k for k in job.asset_layer.selected_asset_keys if k.to_user_string() not in WAREHOUSE_TABLES]
+    result = job.execute_in_process(
+        instance=instance, tags=tags, run_config=QUIET, asset_selection=keys, raise_on_error=False
+    )
+    summary.runs.append((SYNC_JOB, result.run_id, result.success))
+    _collect(instance, result.run_id, summary)
+    try:
+        finish_run(
+            settings.warehouse.path,
+            result.run_id,
+            result.success,
+            summary.requests,
+            summary.errors[0] if summary.errors else None,
+            lock_timeout_s=settings.warehouse.lock_timeout_s,
+        )
+    except WarehouseError as exc:  # the run's own failure is already in summary.errors
+        summary.errors.append(f"ledger: {exc}")
     summary.seconds = time.monotonic() - t0
     return summary
-
-
-def print_summary(summary: SyncSummary, warehouse: str) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    # Piped output (CI logs) gets a fixed width instead of rich's 80 columns.
-    console = Console() if sys.stdout.isatty() else Console(width=120)
-    table = Table(title="alocity-etl sync", show_lines=False)
-    for col in ("table", "rows", "inserted", "updated", "deleted", "unchanged", "note"):
-        table.add_column(col, justify="right" if col not in ("table", "note") else "left")
-    for line in summary.tables.values():
-        table.add_row(
-            line.table,
-            *(str(getattr(line, k)) for k in ("rows", "inserted", "updated", "deleted", "unchanged")),
-            line.note,
-        )
-    console.print(table)
-    logs = summary.access_logs
-    if logs is not None and logs.days_read:
-        line = f"access logs: {logs.days_read} day(s) read from {logs.first_day}"
-        if logs.partial_days:
-            line += f"; so far (partial): {logs.partial_days}"
-        console.print(line)
-        if logs.late_events:
-            late = ", ".join(f"{n} on {d}" for d, n in sorted(logs.late_by_day.items()))
-            console.print(f"late events: {logs.late_events} arrived after their day was read ({late})")
-    if summary.models:
-        console.print(
-            "analytics models: " + ", ".join(f"{name} ({rows} rows)" for name, rows in summary.models.items())
-        )
-    console.print(
-        f"requests: {summary.requests}   429s: {summary.responses_429}   "
-        f"throttled: {summary.throttled_seconds:.1f}s   time: {summary.seconds:.1f}s"
-    )
-    for job, run_id, ok in summary.runs:
-        console.print(f"run {job} {run_id[:8]}: {'succeeded' if ok else 'FAILED'}")
-    for err in summary.errors:
-        console.print(f"[red]error[/red] {err}")
-    console.print(f"\nWarehouse: {warehouse}")

@@ -1,0 +1,38 @@
+"""`build_definitions`: the one `Definitions` of alocity-etl, made from one settings tree.
+
+`alocity_etl/definitions.py` (what workspace.yaml loads) builds them from the environment;
+`run_sync` from the settings it is given (and, in the crash-safety tests, with write
+hooks that stop it at a chosen point).
+"""
+
+from __future__ import annotations
+
+from dagster import Definitions
+
+from alocity_etl.defs.assets import build_assets, build_raw_sources
+from alocity_etl.defs.checks import build_checks
+from alocity_etl.defs.jobs import build_jobs, build_schedules
+from alocity_etl.defs.models import build_model_assets, refresh_models_after_sync, refresh_models_job
+from alocity_etl.defs.resources import default_resources
+from alocity_etl.defs.sensors import build_monitoring
+from alocity_etl.settings import Settings
+from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
+
+
+def build_definitions(settings: Settings, hooks: WriteHooks = NO_HOOKS) -> Definitions:
+    jobs = build_jobs(settings)
+    checks = build_checks(settings)
+    monitoring = build_monitoring(settings)
+    return Definitions(
+        assets=[
+            *build_raw_sources(),
+            *build_assets(settings, hooks),
+            *build_model_assets(),
+            *monitoring.assets,
+        ],
+        asset_checks=[*checks.asset_checks, *monitoring.asset_checks],
+        sensors=[*monitoring.sensors, *checks.sensors, refresh_models_after_sync],
+        jobs=[*jobs.all(), refresh_models_job],
+        schedules=build_schedules(settings, jobs),
+        resources=default_resources(settings),
+    )
