@@ -183,13 +183,13 @@ def generate(warehouse: str | None = None) -> str:
 
 
 def _scd() -> list[tuple[str, str]]:
-    from alocity_etl.warehouse.schema import SCD_COLUMNS
+    from alocity_etl.warehouse.layout import SCD_COLUMNS
 
     return list(SCD_COLUMNS)
 
 
 def _events() -> list[tuple[str, str]]:
-    from alocity_etl.warehouse.schema import EVENT_COLUMNS
+    from alocity_etl.warehouse.layout import EVENT_COLUMNS
 
     return list(EVENT_COLUMNS)
 

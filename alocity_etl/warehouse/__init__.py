@@ -28,7 +28,7 @@ from typing import Any
 import duckdb
 import pandas as pd
 
-from alocity_etl.warehouse import access_log_days, ledger, migrations, raw_archive
+from alocity_etl.warehouse import access_log_days, ledger, migrations, raw_archive, schema_changes
 from alocity_etl.warehouse.connection import (
     WarehouseCorruptError,
     WarehouseError,
@@ -40,16 +40,10 @@ from alocity_etl.warehouse.connection import (
     warehouse_path,
 )
 from alocity_etl.warehouse.events import append_events
+from alocity_etl.warehouse.layout import as_of_sql, ensure_catalog_tables, is_versioned
 from alocity_etl.warehouse.loads import load_resource
 from alocity_etl.warehouse.rebuild import rebuild_tables
-from alocity_etl.warehouse.schema import (
-    as_of_sql,
-    catalog_columns,
-    ensure_catalog_tables,
-    is_versioned,
-    q,
-    utc,
-)
+from alocity_etl.warehouse.sql import catalog_columns, q, utc
 from alocity_etl.warehouse.versioned_tables import MergeStats, merge_versioned
 from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
 
@@ -182,7 +176,8 @@ class Warehouse:
         """(current rows, (column, type) in order, the column changes `sync_id` made) of a table."""
         row = self.con.execute(f"SELECT count(*) FROM main.{q(table)}").fetchone()
         columns = [(c, t) for c, t in catalog_columns(self.con, "main", table)]
-        return (int(row[0]) if row else 0), columns, ledger.schema_changes_of(self.con, table, sync_id)
+        changes = schema_changes.schema_changes_of(self.con, table, sync_id)
+        return (int(row[0]) if row else 0), columns, changes
 
     # -- writes
     def apply_pages(

@@ -8,7 +8,7 @@ from datetime import datetime
 
 import duckdb
 
-from alocity_etl.warehouse.schema import utc
+from alocity_etl.warehouse.sql import utc
 
 
 def first_seen(con: duckdb.DuckDBPyConnection, fingerprint: str) -> datetime | None:

@@ -17,7 +17,7 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import duckdb
 
-from alocity_etl.warehouse.schema import utc
+from alocity_etl.warehouse.sql import utc
 
 
 def day_start(day: date) -> datetime:

@@ -13,7 +13,9 @@ import duckdb
 import pandas as pd
 
 from alocity_etl.catalog import snake, tables
-from alocity_etl.warehouse.schema import primary_key, q, stage, utc
+from alocity_etl.warehouse.layout import primary_key
+from alocity_etl.warehouse.sql import q, utc
+from alocity_etl.warehouse.staging import stage
 from alocity_etl.warehouse.versioned_tables import MergeStats
 
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import duckdb
 
-from alocity_etl.warehouse.schema import utc
+from alocity_etl.warehouse.sql import utc
 from alocity_etl.warehouse.versioned_tables import MergeStats
 
 # "interrupted": left "running" by a process that died (killed, crashed); set by the next sync.
@@ -111,13 +111,3 @@ def syncs_that_loaded(con: duckdb.DuckDBPyConnection, resource: str) -> set[int]
     """Every sync that committed a load of `resource`."""
     rows = con.execute("SELECT sync_id FROM meta.resource_loads WHERE resource = ?", [resource]).fetchall()
     return {int(s) for (s,) in rows}
-
-
-def schema_changes_of(con: duckdb.DuckDBPyConnection, table: str, sync_id: int) -> list[str]:
-    """The column changes one sync made to `table`, as "kind column old->new" lines."""
-    rows = con.execute(
-        "SELECT change_kind, column_name, coalesce(old_type, ''), coalesce(new_type, '') "
-        "FROM meta.schema_changes WHERE table_name = ? AND sync_id = ?",
-        [table, sync_id],
-    ).fetchall()
-    return [f"{k} {c} {o}->{n}".strip() for k, c, o, n in rows]

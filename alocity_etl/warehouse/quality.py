@@ -15,7 +15,8 @@ from typing import Any
 import duckdb
 
 from alocity_etl.catalog import RESOURCES, WriteMode, snake, tables
-from alocity_etl.warehouse.schema import is_versioned, primary_key, q, utc
+from alocity_etl.warehouse.layout import is_versioned, primary_key
+from alocity_etl.warehouse.sql import q, utc
 
 SAMPLE = 5
 

@@ -28,7 +28,7 @@ import pandas as pd
 import pyarrow as pa
 
 from alocity_etl.catalog import resource as catalog_resource
-from alocity_etl.warehouse.schema import register
+from alocity_etl.warehouse.sql import register
 
 COLUMNS = (
     "sync_id", "load_seq", "page_seq", "resource", "endpoint", "parent_key", "params",

@@ -15,8 +15,9 @@ import duckdb
 
 from alocity_etl.catalog import tables
 from alocity_etl.warehouse import raw_archive
+from alocity_etl.warehouse.layout import ensure_catalog_tables, is_versioned
 from alocity_etl.warehouse.loads import load_resource
-from alocity_etl.warehouse.schema import ensure_catalog_tables, is_versioned, q
+from alocity_etl.warehouse.sql import q
 
 
 def drop_tables(con: duckdb.DuckDBPyConnection, resources: Collection[str] | None = None) -> None:

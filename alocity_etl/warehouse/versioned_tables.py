@@ -15,7 +15,9 @@ from datetime import datetime
 import duckdb
 import pandas as pd
 
-from alocity_etl.warehouse.schema import primary_key, q, stage, utc
+from alocity_etl.warehouse.layout import primary_key
+from alocity_etl.warehouse.sql import q, utc
+from alocity_etl.warehouse.staging import stage
 
 
 @dataclass(frozen=True)
