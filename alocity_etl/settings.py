@@ -75,9 +75,12 @@ VARIABLES: tuple[Variable, ...] = (
         "ALOCITY_STATE_URL",
         "",
         (
-            "`postgresql://...`: keep the token and the rate-limit budget in PostgreSQL instead, shared"
-            " by every machine (docs/deploy.md)"
+            "`postgresql://USER@HOST:PORT/DB`: keep the account's JWT, request budget and 429 pause in"
+            " PostgreSQL, so that several machines syncing one account share them"
+            " ([docs/deploy.md](docs/deploy.md)). Unreachable: the client stops before any request, in"
+            " one line; never a silent fallback to files"
         ),
+        "(none: files in `ALOCITY_CACHE_DIR`)",
     ),
     Variable(
         "ALOCITY_CONNECT_TIMEOUT",

@@ -140,12 +140,6 @@ class Chain:
         self.sb = start_sandbox()
         self.paths = Paths(root)
         self.paths.init_dagster_home()
-        # Dagster's own run storage is not what is killed-and-checked here: its event log stays
-        # in memory, so each killed `alocity-etl sync` reaches its kill point sooner.
-        (self.paths.dagster_home / "dagster.yaml").write_text(
-            "telemetry:\n  enabled: false\nevent_log_storage:\n"
-            "  module: dagster._core.storage.event_log\n  class: InMemoryEventLogStorage\n"
-        )
         self.report = report
         self.pending: dict | None = None
         self.env: dict[str, str] = {}
