@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import sys
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,7 +23,8 @@ from alocity_etl.sync.read_plan import Read
 from tests.support.syncs import last_days, sync_in_process
 
 REPO = Path(__file__).resolve().parents[2]
-CLI = str(REPO / ".venv" / "bin" / "alocity-etl")
+# The command installed beside the Python running the tests (whatever the venv is called).
+CLI = str(Path(sys.executable).with_name("alocity-etl"))
 TODAY = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
 START_DAYS_AGO = 2
 SANDBOX_START = TODAY - timedelta(days=START_DAYS_AGO)

@@ -23,6 +23,7 @@ from alocity_etl.sync.fetch_ahead import FetchAhead
 from alocity_etl.sync.held_writer import HeldWriter
 from alocity_etl.warehouse import Warehouse
 from alocity_etl.warehouse.raw_archive import encode_body
+from tests.support.reconcile import reconcile_sandbox
 
 
 def sync_access_logs(
@@ -193,3 +194,25 @@ def test_read_time_is_the_earlier_clock() -> None:
     behind = ours - timedelta(days=2)
     assert _read_at(Client(behind), ours) == behind
     assert _read_at(Client(ours + timedelta(hours=3)), ours) == ours
+
+
+def test_pages_shorter_than_asked_do_not_end_a_listing(tmp_path: Path) -> None:
+    """The API may cap the page size silently (the sandbox at 500, §13): a client asking for
+    2000 gets 500-row pages, and must read on to the empty page, or rows are lost."""
+    sb = start_sandbox(preset="small", seed=5)
+    try:
+        settings = ClientSettings.from_values(
+            sb.base_url, sb.access_key, "none", page_size=2000, cache_dir=str(tmp_path / "c")
+        )
+        end = sb.admin.clock().replace(hour=0, minute=0, second=0, microsecond=0)
+        window = (end - timedelta(days=3), end)
+        with AlocityClient(settings) as client:
+            pipeline.sync_resource(
+                client, str(tmp_path / "w.duckdb"), resource("access_logs"), "r1", window=window, log=print
+            )
+        truth = sb.admin.ground_truth(table="access_logs", from_=window[0], to=window[1])
+        assert len(truth) > 1000  # more than two capped pages
+        rec = reconcile_sandbox(tmp_path / "w.duckdb", sb.admin, window=window, only=["access_logs"])
+        assert rec.ok, rec.describe()
+    finally:
+        sb.stop()

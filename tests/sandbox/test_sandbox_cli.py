@@ -13,7 +13,7 @@ import pytest
 import requests
 
 ROOT = Path(__file__).resolve().parents[2]
-SCRIPT = ROOT / ".venv" / "bin" / "alocity-etl"
+SCRIPT = Path(sys.executable).with_name("alocity-etl")
 
 
 def cli(*args: str) -> list[str]:

@@ -11,11 +11,10 @@ Reusable by any suite (pipeline, reliability)::
 How rows are compared
 ---------------------
 * Ground truth rows are wire format (camelCase, as `sb.admin.ground_truth()` returns them).
-  Each wire field is mapped to its warehouse column through the catalog alone:
-  `Column.name` (``snake(wire)`` unless the catalog renames it, e.g. cloud keys'
-  ``validFrom`` -> ``key_valid_from``), plus the fan-out ``carry_as`` column
-  (``groupId`` -> ``group_id`` on group_members).
-* Both sides are brought to one canonical Python value per *catalog* type: UUID ->
+  Each wire field is mapped to its warehouse column by this module's own answer key
+  (`ANSWER_KEY`, written by hand: never the product's catalog, whose mistakes it must catch),
+  e.g. cloud keys' ``validFrom`` -> ``key_valid_from``, group members' ``id`` -> ``user_id``.
+* Both sides are brought to one canonical Python value per type: UUID ->
   lowercase ``8-4-4-4-12`` text; TIMESTAMPTZ -> aware UTC ``datetime`` (ISO text parsed,
   naive = UTC); integers -> ``int``; BOOLEAN -> ``bool``; DOUBLE -> ``float``; VARCHAR ->
   text. A value of the wrong kind is kept as is, so ``"12"`` against ``12`` is a
@@ -25,11 +24,12 @@ How rows are compared
   the truth, absent from the warehouse; ``duplicated`` = extra warehouse rows of one key
   (n - 1 per key); ``mismatched`` = keys on both sides whose values differ;
   ``unexpected`` = warehouse keys the truth does not have.
-* ``access_logs`` also checks the derived ``result_label`` (catalog.ACCESS_RESULT_LABELS,
+* ``access_logs`` also checks the derived ``result_label`` (RESULT_LABELS, §7 of the API reference,
   ``Unknown (n)`` otherwise) and is compared only within a ``window`` = [from, to) on
   ``created_at``, on both sides.
-* Only catalog columns are compared: columns added by schema drift, and the warehouse's
-  bookkeeping columns (valid_from, sync_id, ...), are ignored.
+* Only the answer key's columns are compared: columns added by schema drift, and the
+  warehouse's bookkeeping columns (valid_from, sync_id, ...), are ignored. A column the key
+  names that the warehouse lacks is a failure, not a skip.
 
 `snapshot_tables` captures every table of a warehouse file (for before/after equality).
 """
@@ -48,47 +48,185 @@ from typing import Any
 
 import duckdb
 
-from alocity_etl.catalog import ACCESS_RESULT_LABELS, WriteMode, tables
-
 INT_TYPES = {"TINYINT", "SMALLINT", "INTEGER", "BIGINT", "HUGEINT"}
 SAMPLE = 5
 Window = tuple[datetime, datetime]
 
 
-# ------------------------------------------------------------------ catalog mapping
+# ------------------------------------------------------------------ the answer key
+
+# What the warehouse must hold for each table of the sandbox's ground truth, written by hand
+# and NOT derived from the product's catalog (a typo there must fail here, not be copied):
+# table -> (primary key, [(warehouse column, wire field in the truth row or None = derived,
+# type the values are compared as)]). tests/test_support_reconcile.py checks it against the
+# catalog, so a new column is added here on purpose.
+ANSWER_KEY: dict[str, tuple[tuple[str, ...], list[tuple[str, str | None, str]]]] = {
+    "sites": (
+        ("id",),
+        [
+            ("id", "id", "BIGINT"),
+            ("name", "name", "VARCHAR"),
+            ("time_zone", "timeZone", "VARCHAR"),
+            ("address", "address", "VARCHAR"),
+            ("created_at", "createdAt", "TIMESTAMPTZ"),
+        ],
+    ),
+    "devices": (
+        ("serial_number",),
+        [
+            ("serial_number", "serialNumber", "VARCHAR"),
+            ("name", "name", "VARCHAR"),
+            ("site_id", "siteId", "BIGINT"),
+            ("model", "model", "VARCHAR"),
+            ("firmware_version", "firmwareVersion", "VARCHAR"),
+            ("is_online", "isOnline", "BOOLEAN"),
+            ("last_seen_at", "lastSeenAt", "TIMESTAMPTZ"),
+            ("created_at", "createdAt", "TIMESTAMPTZ"),
+        ],
+    ),
+    "device_access_settings": (
+        ("serial_number",),
+        [
+            ("serial_number", "serialNumber", "VARCHAR"),
+            ("door_contact_position", "doorContactPosition", "INTEGER"),
+            ("door_contact_type", "doorContactType", "INTEGER"),
+            ("door_open_timeout", "doorOpenTimeout", "INTEGER"),
+            ("exit_button_contact_position", "exitButtonContactPosition", "INTEGER"),
+            ("exit_button_contact_type", "exitButtonContactType", "INTEGER"),
+            ("internal_relay_enabled", "internalRelayEnabled", "BOOLEAN"),
+            ("io_relay1_enabled", "ioRelay1Enabled", "BOOLEAN"),
+            ("io_relay2_enabled", "ioRelay2Enabled", "BOOLEAN"),
+            ("lock_release_time", "lockReleaseTime", "INTEGER"),
+            ("wiegand_format", "wiegandFormat", "INTEGER"),
+            ("wiegand_input_enabled", "wiegandInputEnabled", "BOOLEAN"),
+            ("wiegand_output_enabled", "wiegandOutputEnabled", "BOOLEAN"),
+        ],
+    ),
+    "users": (
+        ("id",),
+        [
+            ("id", "id", "UUID"),
+            ("email", "email", "VARCHAR"),
+            ("first_name", "firstName", "VARCHAR"),
+            ("last_name", "lastName", "VARCHAR"),
+            ("full_name", "fullName", "VARCHAR"),
+            ("locale_iso2", "localeISO2", "VARCHAR"),
+            ("mobile_credential", "mobileCredential", "UUID"),
+            ("phone_number", "phoneNumber", "VARCHAR"),
+            ("has_enrolled_face", "hasEnrolledFace", "BOOLEAN"),
+            ("created_at", "createdAt", "TIMESTAMPTZ"),
+        ],
+    ),
+    "cards": (
+        ("id",),
+        [
+            ("id", "id", "BIGINT"),
+            ("card_number", "cardNumber", "BIGINT"),
+            ("facility_code", "facilityCode", "INTEGER"),
+            ("user_id", "userId", "UUID"),
+        ],
+    ),
+    "groups": (
+        ("id",),
+        [
+            ("id", "id", "BIGINT"),
+            ("name", "name", "VARCHAR"),
+            ("description", "description", "VARCHAR"),
+            ("user_count", "userCount", "INTEGER"),
+        ],
+    ),
+    "group_members": (
+        ("group_id", "user_id"),
+        [
+            ("group_id", "groupId", "BIGINT"),
+            ("user_id", "id", "UUID"),
+        ],
+    ),
+    "schedules": (
+        ("id",),
+        [
+            ("id", "id", "BIGINT"),
+            ("name", "name", "VARCHAR"),
+            ("description", "description", "VARCHAR"),
+            ("site_id", "siteId", "BIGINT"),
+            ("is_automatic", "isAutomatic", "BOOLEAN"),
+            ("has_cron_schedules", "hasCronSchedules", "BOOLEAN"),
+            ("has_group", "hasGroup", "BOOLEAN"),
+            ("has_user", "hasUser", "BOOLEAN"),
+            ("has_device", "hasDevice", "BOOLEAN"),
+            ("has_zone", "hasZone", "BOOLEAN"),
+        ],
+    ),
+    "cron_schedules": (
+        ("id",),
+        [
+            ("id", "id", "BIGINT"),
+            ("schedule_id", "scheduleId", "BIGINT"),
+            ("cron_expression", "cron_expression", "VARCHAR"),
+            ("time_duration", "time_duration", "INTEGER"),
+            ("start", "start", "TIMESTAMPTZ"),
+            ("end", "end", "TIMESTAMPTZ"),
+            ("active_on_holidays", "activeOnHolidays", "BOOLEAN"),
+        ],
+    ),
+    "schedule_users": (
+        ("schedule_id", "user_id"),
+        [
+            ("schedule_id", "scheduleId", "BIGINT"),
+            ("user_id", "id", "UUID"),
+        ],
+    ),
+    "cloud_keys": (
+        ("id",),
+        [
+            ("id", "id", "INTEGER"),
+            ("user_id", "userId", "UUID"),
+            ("key_valid_from", "validFrom", "TIMESTAMPTZ"),
+            ("expire_on", "expireOn", "TIMESTAMPTZ"),
+            ("send_by_email", "sendByEmail", "BOOLEAN"),
+            ("send_by_text", "sendByText", "BOOLEAN"),
+            ("use_one_time", "useOneTime", "BOOLEAN"),
+            ("status", "status", "INTEGER"),
+        ],
+    ),
+    "access_logs": (
+        ("id",),
+        [
+            ("id", "id", "UUID"),
+            ("created_at", "createdAt", "TIMESTAMPTZ"),
+            ("user_id", "userId", "UUID"),
+            ("full_name", "fullName", "VARCHAR"),
+            ("device_serial_number", "deviceSerialNumber", "VARCHAR"),
+            ("site_id", "siteId", "BIGINT"),
+            ("result", "result", "INTEGER"),
+            ("credential_type", "credentialType", "VARCHAR"),
+            ("result_label", None, "VARCHAR"),
+        ],
+    ),
+}
+# Access Log Result Type (../shared/alocity-api.md §7); 5 is not in the docs.
+RESULT_LABELS = {
+    0: "Access Granted", 1: "Not Schedule", 2: "Unknown User", 3: "Device In Lockdown",
+    4: "Non-Live User", 6: "Card Format Error", 7: "Lockdown Start", 8: "Lockdown End", 9: "Doorbell",
+}  # fmt: skip
+EVENT_TABLES = {"access_logs"}  # append-only; the others are versioned (SCD2)
 
 
 @dataclass(frozen=True)
 class Col:
     name: str  # warehouse column
     wire: str | None  # wire field in the ground truth row; None = derived
-    type: str  # catalog type
+    type: str  # comparison type
 
 
 def table_spec(table: str) -> tuple[list[Col], tuple[str, ...], bool]:
-    """(columns, primary key, versioned) of a catalog table, from the catalog only."""
-    res, child = tables()[table]
-    cols: list[Col] = []
-    if child is None:
-        if res.fan_out and res.fan_out.carry_as:
-            c = res.fan_out.carry_as
-            cols.append(Col(c.name, c.wire, c.type))
-        cols += [Col(c.name, c.wire, c.type) for c in res.columns]
-        key = res.primary_key
-    else:
-        cols += [Col(c.name, c.wire, c.type) for c in child.columns]
-        have = {c.name for c in cols}
-        for pc in child.parent_columns:
-            if pc.name not in have:
-                cols.insert(0, Col(pc.name, pc.wire, pc.type))
-        key = child.primary_key
-    if table == "access_logs":
-        cols.append(Col("result_label", None, "VARCHAR"))
-    return cols, key, res.write_mode is WriteMode.VERSIONED
+    """(columns, primary key, versioned) of a table, from the answer key."""
+    key, cols = ANSWER_KEY[table]
+    return [Col(*c) for c in cols], key, table not in EVENT_TABLES
 
 
 def versioned_tables() -> list[str]:
-    return [t for t in tables() if table_spec(t)[2]]
+    return [t for t in ANSWER_KEY if table_spec(t)[2]]
 
 
 # ------------------------------------------------------------------ canonical values
@@ -141,7 +279,7 @@ def canonical(value: Any, typ: str) -> Any:
 def expected_label(result: Any) -> str | None:
     if result is None or not isinstance(result, int) or isinstance(result, bool):
         return None
-    return ACCESS_RESULT_LABELS.get(result, f"Unknown ({result})")
+    return RESULT_LABELS.get(result, f"Unknown ({result})")
 
 
 # ------------------------------------------------------------------ reports
@@ -375,7 +513,7 @@ def ground_truth(
 ) -> dict[str, list[dict[str, Any]]]:
     """Ground truth per table from the sandbox admin (access_logs only with a window)."""
     out: dict[str, list[dict[str, Any]]] = {}
-    for table in only or tables():
+    for table in only or ANSWER_KEY:
         versioned = table_spec(table)[2]
         if versioned:
             out[table] = list(admin.ground_truth(day=day, table=table))
