@@ -1,4 +1,4 @@
-"""End-to-end pipeline fixtures (helpers and the time set-up: pipeline_helpers.py)."""
+"""End-to-end pipeline fixtures (helpers and the time set-up: tests/support/pipeline.py)."""
 
 from __future__ import annotations
 
@@ -6,9 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import History, Paths, run_sync_in_process, start_sandbox, sync_ids
 
 from alocity_etl.sandbox import RunningSandbox
+from tests.support.pipeline import History, Paths, run_sync_in_process, start_sandbox, sync_ids
 
 
 @pytest.fixture

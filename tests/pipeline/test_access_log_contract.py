@@ -19,11 +19,11 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from pipeline_helpers import TODAY, Paths, run_cli, run_sync_in_process, start_sandbox
 
 from alocity_etl.catalog import WIDEST_WINDOW
 from alocity_etl.sandbox import RunningSandbox
 from alocity_etl.sync.read_plan import DayRange, Intraday
+from tests.support.pipeline import TODAY, Paths, run_cli, run_sync_in_process, start_sandbox
 from tests.support.reconcile import reconcile_sandbox
 from tests.support.syncs import scheduled_run, sync_in_process
 

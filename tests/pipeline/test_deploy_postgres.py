@@ -18,7 +18,7 @@ from dagster_postgres import PostgresRunStorage
 
 from alocity_etl.client import ClientSettings
 from alocity_etl.defs.jobs import ACCOUNT_TAG
-from tests.pipeline.pipeline_helpers import REPO, Paths, run_cli, start_sandbox
+from tests.support.pipeline import REPO, Paths, run_cli, start_sandbox
 from tests.support.postgres import SUPERUSER
 from tests.support.syncs import environ
 

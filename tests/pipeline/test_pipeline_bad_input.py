@@ -6,10 +6,10 @@ import subprocess
 import sys
 
 import pytest
-from pipeline_helpers import Paths, run_cli
 
 from alocity_etl.sandbox import RunningSandbox
 from alocity_etl.warehouse import Warehouse
+from tests.support.pipeline import Paths, run_cli
 from tests.support.reconcile import reconcile_sandbox, snapshot_diff, snapshot_tables
 
 pytestmark = pytest.mark.slow

@@ -9,16 +9,16 @@ import time
 
 import duckdb
 import pytest
-from pipeline_helpers import (
+
+from alocity_etl.catalog import ENDPOINTS
+from alocity_etl.sandbox import RunningSandbox
+from tests.support.pipeline import (
     CLI,
     LOG_WINDOW,
     Paths,
     run_sync_in_process,
     sync_ids,
 )
-
-from alocity_etl.catalog import ENDPOINTS
-from alocity_etl.sandbox import RunningSandbox
 from tests.support.reconcile import reconcile_sandbox, snapshot_diff, snapshot_tables
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,8 @@ from typing import Any
 
 import duckdb
 import pytest
-from pipeline_helpers import (
+
+from tests.support.pipeline import (
     LOG_DAYS,
     LOG_WINDOW,
     SANDBOX_START,
@@ -20,7 +21,6 @@ from pipeline_helpers import (
     sync_ids,
     table_syncs,
 )
-
 from tests.support.reconcile import (
     reconcile_sandbox,
     snapshot_diff,

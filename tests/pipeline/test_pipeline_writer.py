@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from pipeline_helpers import start_sandbox
 
 from alocity_etl.catalog import resource
 from alocity_etl.client import AlocityClient, ClientSettings
@@ -23,6 +22,7 @@ from alocity_etl.sync.fetch_ahead import FetchAhead
 from alocity_etl.sync.held_writer import HeldWriter
 from alocity_etl.warehouse import Warehouse
 from alocity_etl.warehouse.raw_archive import encode_body
+from tests.support.pipeline import start_sandbox
 from tests.support.reconcile import reconcile_sandbox
 
 

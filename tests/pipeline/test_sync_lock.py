@@ -10,9 +10,9 @@ import time
 from pathlib import Path
 
 import pytest
-from pipeline_helpers import CLI, REPO, Paths, start_sandbox
 
 from alocity_etl.sync.lock import SyncBusyError, sync_lock
+from tests.support.pipeline import CLI, REPO, Paths, start_sandbox
 
 TRY_LOCK = (
     "import sys\n"

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -19,14 +18,10 @@ from pathlib import Path
 
 import pytest
 
+from alocity_etl.sandbox import RunningSandbox
+from tests.support.pipeline import Paths, start_sandbox
+
 REPO = Path(__file__).resolve().parents[2]
-for extra in (REPO, REPO / "tests" / "pipeline"):
-    if str(extra) not in sys.path:
-        sys.path.insert(0, str(extra))
-
-from pipeline_helpers import Paths, start_sandbox  # noqa: E402
-
-from alocity_etl.sandbox import RunningSandbox  # noqa: E402
 
 REPORT = REPO / "reports" / "reliability.json"
 
@@ -93,7 +88,7 @@ def paths(tmp_path: Path) -> Paths:
 
 @pytest.fixture
 def sandbox_today() -> Iterator[RunningSandbox]:
-    """A tiny sandbox whose access logs fall in the partitions a sync selects (pipeline_helpers)."""
+    """A tiny sandbox whose access logs fall in the partitions a sync selects (tests/support/pipeline.py)."""
     sb = start_sandbox()
     yield sb
     sb.stop()

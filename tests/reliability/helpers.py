@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from pipeline_helpers import CLI, TODAY, Paths
 
 from alocity_etl.catalog import RESOURCES, tables
 from alocity_etl.sandbox import RunningSandbox
 from alocity_etl.warehouse.quality import rules_for
+from tests.support.pipeline import CLI, TODAY, Paths
 from tests.support.reconcile import reconcile, snapshot_tables, truth_rows
 from tests.support.syncs import last_days, sync_in_process
 

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 from helpers import cli_env
-from pipeline_helpers import CLI, Paths
 
 from alocity_etl.sandbox import RunningSandbox
+from tests.support.pipeline import CLI, Paths
 
 pytestmark = pytest.mark.reliability
 

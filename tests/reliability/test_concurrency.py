@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 from helpers import blocking_violations, cli_env, log_window, query, start_cli_sync
-from pipeline_helpers import TODAY, Paths, start_sandbox
 
 from alocity_etl.warehouse import Warehouse
+from tests.support.pipeline import TODAY, Paths, start_sandbox
 from tests.support.reconcile import reconcile_sandbox
 
 pytestmark = pytest.mark.reliability

@@ -30,13 +30,13 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from helpers import blocking_violations, cli_env, each_resource_before_or_applied, log_window, query, sync
-from pipeline_helpers import CLI, REPO, Paths, start_sandbox
 
 from alocity_etl.catalog import ENDPOINTS, RESOURCES, tables
 from alocity_etl.client import ClientSettings, wire
 from alocity_etl.client.page import endpoint_name
 from alocity_etl.sync.journal import staging_dir
 from tests.support.pausing_hooks import PAUSED
+from tests.support.pipeline import CLI, REPO, Paths, start_sandbox
 from tests.support.reconcile import ground_truth, reconcile_sandbox, snapshot_tables
 
 pytestmark = [pytest.mark.reliability, pytest.mark.timeout(900)]

@@ -28,9 +28,9 @@ from helpers import (
     sync_row,
     version_changes,
 )
-from pipeline_helpers import Paths, start_sandbox
 
 from alocity_etl.sandbox import RunningSandbox
+from tests.support.pipeline import Paths, start_sandbox
 from tests.support.reconcile import ground_truth, reconcile_sandbox, snapshot_tables
 
 pytestmark = pytest.mark.reliability

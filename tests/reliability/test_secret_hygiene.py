@@ -17,10 +17,10 @@ from pathlib import Path
 import duckdb
 import pytest
 from helpers import cli_env
-from pipeline_helpers import CLI, Paths, start_sandbox
 
 from alocity_etl.sync.journal import staging_dir
 from alocity_etl.warehouse.raw_archive import body_text
+from tests.support.pipeline import CLI, Paths, start_sandbox
 
 pytestmark = pytest.mark.reliability
 
