@@ -159,6 +159,32 @@ def _cols(*specs: tuple[str, str, str]) -> tuple[Column, ...]:
 MEMBER_USER_ID = Column("id", "UUID", "Member user id (see users)", name="user_id")
 MEMBER_USER_FIELDS = ("email", "firstName", "lastName", "fullName")
 
+
+def membership(
+    name: str,
+    endpoint: str,
+    description: str,
+    parent: str,
+    parent_param: str,
+    params: dict[str, str] | None = None,
+    inferred: bool = False,
+) -> Resource:
+    """A membership list read per parent (`group/{groupId}/users`): the pair (parent, user)."""
+    carry = Column(parent_param, "BIGINT", f"{snake(parent_param).replace('_', ' ').capitalize()}")
+    return Resource(
+        name=name,
+        endpoint=endpoint,
+        description=description,
+        columns=(MEMBER_USER_ID,),
+        primary_key=(carry.name, "user_id"),
+        paging=Paging.PAGED,
+        params=params or {},
+        fan_out=FanOut(parent=parent, parent_key="id", path_param=parent_param, carry_as=carry),
+        not_stored=MEMBER_USER_FIELDS,
+        inferred=inferred,
+    )
+
+
 CATALOG: tuple[Resource, ...] = (
     Resource(
         name="sites",
@@ -262,21 +288,13 @@ CATALOG: tuple[Resource, ...] = (
         primary_key=("id",),
         params={"includeUserCount": "true"},  # INFERRED (§13) flag name
     ),
-    Resource(
-        name="group_members",
-        endpoint="group_users",
-        description="Which users belong to which group: the membership only (names live in users).",
-        columns=(MEMBER_USER_ID,),
-        primary_key=("group_id", "user_id"),
-        paging=Paging.PAGED,
-        fan_out=FanOut(
-            parent="groups",
-            parent_key="id",
-            path_param="groupId",
-            carry_as=Column("groupId", "BIGINT", "Group id"),
-        ),
-        not_stored=MEMBER_USER_FIELDS,
-        inferred=True,
+    membership(
+        "group_members",
+        "group_users",
+        "Which users belong to which group: the membership only (names live in users).",
+        parent="groups",
+        parent_param="groupId",
+        inferred=True,  # the GET is INFERRED (§13); the POST is documented
     ),
     Resource(
         name="schedules",
@@ -315,21 +333,13 @@ CATALOG: tuple[Resource, ...] = (
             ),
         ),
     ),
-    Resource(
-        name="schedule_users",
-        endpoint="schedule_users",
-        description="Users linked to each schedule: the link only (names live in users).",
-        columns=(MEMBER_USER_ID,),
-        primary_key=("schedule_id", "user_id"),
-        paging=Paging.PAGED,
+    membership(
+        "schedule_users",
+        "schedule_users",
+        "Users linked to each schedule: the link only (names live in users).",
+        parent="schedules",
+        parent_param="scheduleId",
         params={"inSchedule": "true"},
-        fan_out=FanOut(
-            parent="schedules",
-            parent_key="id",
-            path_param="scheduleId",
-            carry_as=Column("scheduleId", "BIGINT", "Schedule id"),
-        ),
-        not_stored=MEMBER_USER_FIELDS,
     ),
     Resource(
         name="cloud_keys",

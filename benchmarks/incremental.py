@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 import sys
 import tempfile
 from collections import Counter
@@ -40,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import table, write_result  # noqa: E402
 from benchmarks.api_floor import prepare_dagster_home  # noqa: E402
+from tests.support.syncs import sync_in_process  # noqa: E402  (the tests' in-process sync)
 
 PAGE = 500
 
@@ -134,23 +134,8 @@ class Bench:
 
     def sync(self, select: set[str] | None = None, read: Any = None) -> tuple[Any, dict[str, int]]:
         """One sync; (summary, requests per endpoint it made)."""
-        from dagster import DagsterInstance
-
-        from alocity_etl.defs.runs import run_sync
-        from alocity_etl.settings import Settings
-
         self.sb.admin.reset_stats()
-        saved = {k: os.environ.get(k) for k in self.env}
-        os.environ.update(self.env)
-        try:
-            with DagsterInstance.ephemeral() as instance:
-                summary = run_sync(instance, Settings.from_env(), select, read, log=lambda m: None)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
+        summary = sync_in_process(self.env, select, read)
         if not summary.ok:
             raise SystemExit(f"sync failed: {summary.errors}")
         return summary, dict(self.sb.admin.stats()["per_endpoint"])

@@ -81,31 +81,22 @@ def build_jobs(settings: Settings) -> Jobs:
     # The steps are serial anyway (one pool slot, one API budget): run them in one process
     # instead of paying a Python start-up per step.
     tags = account_tags(settings)
-    return Jobs(
-        sync=define_asset_job(
-            SYNC_JOB,
-            selection=AssetSelection.assets(*DIMENSION_TABLES, *EVENT_TABLES)
-            | AssetSelection.groups(MODELS_GROUP),
-            description="The whole sync in one run: every dimension, the access logs (a catch-up, or "
-            "the run's partition range), then the analytics models.",
-            executor_def=in_process_executor,
-            run_tags=tags,
-        ),
-        dimensions=define_asset_job(
-            DIMENSIONS_JOB,
-            selection=AssetSelection.assets(*DIMENSION_TABLES),
-            description="Full snapshot of every dimension into versioned tables.",
-            executor_def=in_process_executor,
-            run_tags=tags,
-        ),
-        access_logs=define_asset_job(
-            ACCESS_LOGS_JOB,
-            selection=AssetSelection.assets(*EVENT_TABLES),
-            description="Access logs for one or more UTC days (backfillable).",
-            executor_def=in_process_executor,
-            run_tags=tags,
-        ),
-    )
+    whole = AssetSelection.assets(*DIMENSION_TABLES, *EVENT_TABLES) | AssetSelection.groups(MODELS_GROUP)
+    specs = (
+        (SYNC_JOB, whole, "The whole sync in one run: every dimension, the access logs (a catch-up, or "
+         "the run's partition range), then the analytics models."),
+        (DIMENSIONS_JOB, AssetSelection.assets(*DIMENSION_TABLES),
+         "Full snapshot of every dimension into versioned tables."),
+        (ACCESS_LOGS_JOB, AssetSelection.assets(*EVENT_TABLES),
+         "Access logs for one or more UTC days (backfillable)."),
+    )  # fmt: skip
+    made = [
+        define_asset_job(
+            name, selection=selection, description=text, executor_def=in_process_executor, run_tags=tags
+        )
+        for name, selection, text in specs
+    ]
+    return Jobs(*made)
 
 
 def build_schedules(settings: Settings, jobs: Jobs) -> list[ScheduleDefinition]:

@@ -5,14 +5,20 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import fields
 from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
 from alocity_etl.client import AlocityClient, ClientSettings, Secret
-from alocity_etl.client.settings import parse_rate_limit
-from alocity_etl.settings import Settings
+from alocity_etl.settings import ApiSettings, Settings
 from alocity_etl.sync.lock import sync_lock
+
+# The settings the resource carries as they are (the key, the state URL and the cache dir
+# change form: secrets through EnvVar, paths as text).
+API_FIELDS = tuple(
+    f.name for f in fields(ApiSettings) if f.name not in ("access_key", "state_url", "cache_dir")
+)
 
 
 class AlocityApi(ConfigurableResource):
@@ -32,21 +38,12 @@ class AlocityApi(ConfigurableResource):
     concurrency: int
 
     def client_settings(self) -> ClientSettings:
-        limit, window = parse_rate_limit(self.rate_limit)
-        return ClientSettings(
-            access_key=Secret(self.access_key),
-            base_url=self.base_url,
-            rate_limit=limit,
-            rate_window_s=window,
-            page_size=self.page_size,
-            cache_dir=Path(self.cache_dir),
-            state_url=Secret(self.state_url) if self.state_url else None,
-            connect_timeout_s=self.connect_timeout_s,
-            read_timeout_s=self.read_timeout_s,
-            max_attempts=self.max_attempts,
-            retry_max_seconds=self.retry_max_seconds,
-            concurrency=self.concurrency,
+        values = {name: getattr(self, name) for name in API_FIELDS}
+        secret_url = Secret(self.state_url) if self.state_url else None
+        api = ApiSettings(
+            access_key=Secret(self.access_key), cache_dir=Path(self.cache_dir), state_url=secret_url, **values
         )
+        return api.client()
 
     def client(self) -> AlocityClient:
         return AlocityClient(self.client_settings())
@@ -80,17 +77,11 @@ def default_resources(settings: Settings) -> dict[str, ConfigurableResource]:
     warehouse = WarehouseResource(path=wh.path, lock_timeout_s=wh.lock_timeout_s)
     return {
         "alocity": AlocityApi(
-            base_url=api.base_url,
+            # Secrets through EnvVar: Dagster resolves them at run time and never shows them.
             access_key=EnvVar("ALOCITY_ACCESS_KEY"),
-            rate_limit=api.rate_limit,
-            page_size=api.page_size,
-            cache_dir=str(api.cache_dir),
             state_url=EnvVar("ALOCITY_STATE_URL") if api.state_url else None,
-            connect_timeout_s=api.connect_timeout_s,
-            read_timeout_s=api.read_timeout_s,
-            max_attempts=api.max_attempts,
-            retry_max_seconds=api.retry_max_seconds,
-            concurrency=api.concurrency,
+            cache_dir=str(api.cache_dir),
+            **{name: getattr(api, name) for name in API_FIELDS},
         ),
         "warehouse": warehouse,
         "sync_guard": SyncGuard(warehouse=warehouse, wait_s=settings.sync.sync_wait_s),

@@ -15,6 +15,7 @@ skipped.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from alocity_etl.catalog import WIDEST_WINDOW, Resource
-from alocity_etl.client import AlocityClient, EndpointUnavailable, PagingError, fetch_resource
+from alocity_etl.client import AlocityClient, EndpointUnavailable, fetch_resource
 from alocity_etl.client.wire import (
     FIRST_PAGE,
     PAGE_NUMBER_PARAM,
@@ -180,46 +181,43 @@ def _read_window(
         )
     )
     ahead = FetchAhead(pages, lambda p: PARSED_PER_COMPRESSED * len(p["body_z"]))
-    try:
-        with HeldWriter(ctx.warehouse_path, ctx.lock_timeout_s, hooks=ctx.hooks) as writer:
-            while True:
-                writer.release_unless(ahead.ready)
-                page = ahead.get()
-                if not known_server_time and client.server_time() is not None:
-                    # The listing's first answer brought the API's clock: the earlier counts.
-                    known_server_time = True
-                    at = _read_at(client, started, time.monotonic() - started_mono)
-                    journal.note_read_at(min(at, journal.read_at or at))
-                if page is None:
-                    break
-                if finds_origin and first_event is None and page["body"]:
-                    first_event = _created_at(page["body"][0], resource)
-                    if first_event is not None:
-                        covered = Window(day_start(first_event.date()), window.end).days_through(today)
-                        progress.total = len(covered)
-                for day, day_pages in splitter.add(page):
-                    _write_day(writer, resource, day, day_pages, window, ctx, journal.read_at, result)
-                    written.add(day)
-                    progress.advance()
-            for day, day_pages in splitter.finish():
+    with (
+        journal.kept_while_resumable(),
+        contextlib.closing(ahead),
+        HeldWriter(ctx.warehouse_path, ctx.lock_timeout_s, hooks=ctx.hooks) as writer,
+    ):
+        while True:
+            writer.release_unless(ahead.ready)
+            page = ahead.get()
+            if not known_server_time and client.server_time() is not None:
+                # The listing's first answer brought the API's clock: the earlier counts.
+                known_server_time = True
+                at = _read_at(client, started, time.monotonic() - started_mono)
+                journal.note_read_at(min(at, journal.read_at or at))
+            if page is None:
+                break
+            if finds_origin and first_event is None and page["body"]:
+                first_event = _created_at(page["body"][0], resource)
+                if first_event is not None:
+                    covered = Window(day_start(first_event.date()), window.end).days_through(today)
+                    progress.total = len(covered)
+            for day, day_pages in splitter.add(page):
                 _write_day(writer, resource, day, day_pages, window, ctx, journal.read_at, result)
                 written.add(day)
                 progress.advance()
-            if finds_origin:
-                access_log_days.set_origin(writer.open().con, window.start, first_event)
-                covered = covered or [today]
-            # Days of the window with no event at all are read too: they settle like the rest.
-            for day in covered:
-                if day not in written:
-                    if _covers(window, day):
-                        _write_day(writer, resource, day, [], window, ctx, journal.read_at, result)
-                    progress.advance()
-    except (PagingError, EndpointUnavailable):
-        journal.discard()  # repeated pages must not be replayed; a 404 has nothing to resume
-        raise
-    finally:
-        ahead.close()
-        journal.close()
+        for day, day_pages in splitter.finish():
+            _write_day(writer, resource, day, day_pages, window, ctx, journal.read_at, result)
+            written.add(day)
+            progress.advance()
+        if finds_origin:
+            access_log_days.set_origin(writer.open().con, window.start, first_event)
+            covered = covered or [today]
+        # Days of the window with no event at all are read too: they settle like the rest.
+        for day in covered:
+            if day not in written:
+                if _covers(window, day):
+                    _write_day(writer, resource, day, [], window, ctx, journal.read_at, result)
+                progress.advance()
     journal.discard()  # every day written: nothing to resume
     progress.finish()
 

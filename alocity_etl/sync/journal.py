@@ -21,11 +21,14 @@ import logging
 import os
 import re
 import time
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import orjson
+
+from alocity_etl.client import EndpointUnavailable, PagingError
 
 log = logging.getLogger(__name__)
 
@@ -140,6 +143,19 @@ class PageJournal:
         if self._fh is not None:
             self._fh.close()
             self._fh = None
+
+    @contextlib.contextmanager
+    def kept_while_resumable(self) -> Iterator[None]:
+        """Around a fetch: the journal is closed at the end, and deleted when what went wrong
+        means it must not be resumed (repeated pages must not be replayed; a 404 has nothing
+        to resume)."""
+        try:
+            yield
+        except (PagingError, EndpointUnavailable):
+            self.discard()
+            raise
+        finally:
+            self.close()
 
     def discard(self) -> None:
         """Delete the journal (its resource committed, or its content must not be reused)."""

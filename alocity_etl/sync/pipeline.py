@@ -14,7 +14,7 @@ from datetime import date, datetime
 from typing import Any
 
 from alocity_etl.catalog import Resource, WriteMode, snake, tables
-from alocity_etl.client import AlocityClient, EndpointUnavailable, PagingError, fetch_resource
+from alocity_etl.client import AlocityClient, EndpointUnavailable, fetch_resource
 from alocity_etl.sync.events import Clock, EventsContext, EventsRead, read_events, read_for_window, utc_now
 from alocity_etl.sync.journal import PageJournal
 from alocity_etl.sync.progress import Progress
@@ -84,7 +84,7 @@ def _fetch(
         journal.discard()  # killed between its commit and its deletion: already written
         replay = {}
     journal.start(sync_id, replay)
-    try:
+    with journal.kept_while_resumable():
         for page in fetch_resource(client, resource, parents=parents, replay=replay, record=journal.record):
             pages.append(raw_page(resource, page, None))
             # Progress counts parents for fan-outs (a known total, hence an ETA), else pages.
@@ -92,11 +92,6 @@ def _fetch(
             if parents is None or parent not in seen:
                 seen.add(parent)
                 progress.advance()
-    except (PagingError, EndpointUnavailable):
-        journal.discard()  # repeated pages must not be replayed; a 404 has nothing to resume
-        raise
-    finally:
-        journal.close()
     return pages
 
 

@@ -8,22 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from alocity_etl.catalog import endpoint_path
-from alocity_etl.client import AlocityClient, ClientSettings
+from alocity_etl.client import ClientSettings
+from tests.support.budget_worker import spend_budget
 
 LIMIT, WINDOW, SECONDS = 20, 2.0, 6.0
-
-
-def _worker(settings: ClientSettings, go: mp.Event, start_at: mp.Value, out: mp.Queue) -> None:
-    with AlocityClient(settings) as client:
-        client.tokens.current()
-        go.wait(30)
-        deadline = start_at.value + SECONDS
-        while time.time() < deadline:
-            for _page in client.iter_pages(endpoint_path("user_page"), page_size=3):
-                if time.time() >= deadline:
-                    break
-        out.put(client.stats.as_dict())
 
 
 @pytest.mark.slow
@@ -37,17 +25,20 @@ def test_two_processes_no_429_and_at_least_90_percent(make_sandbox, tmp_path: Pa
         cache_dir=tmp_path / "cache",
     )
     ctx = mp.get_context("spawn")  # a clean interpreter, as Dagster's multiprocess executor uses
-    go, start_at, out = ctx.Event(), ctx.Value("d", 0.0), ctx.Queue()
-    procs = [ctx.Process(target=_worker, args=(settings, go, start_at, out)) for _ in range(2)]
+    ready, go, start_at, out = ctx.Queue(), ctx.Event(), ctx.Value("d", 0.0), ctx.Queue()
+    args = (settings, True, SECONDS, ready, go, start_at, out)
+    procs = [ctx.Process(target=spend_budget, args=args) for _ in range(2)]
     for p in procs:
         p.start()
-    time.sleep(1.5)  # both imported and logged in (one shared token)
+    for _ in procs:
+        ready.get(timeout=60)  # both imported and logged in (one shared token)
     sb.admin.reset_stats()
     start_at.value = time.time()
     go.set()
     stats = [out.get(timeout=60) for _ in procs]
     for p in procs:
         p.join(timeout=30)
+    assert all("error" not in s for s in stats), stats
     server = sb.admin.stats()
     assert server.get("responses_429", 0) == 0
     assert sum(s["responses_429"] for s in stats) == 0

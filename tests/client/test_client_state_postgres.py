@@ -24,6 +24,7 @@ from alocity_etl.client import AlocityClient, ClientSettings
 from alocity_etl.client.errors import StateStoreUnavailable
 from alocity_etl.client.ratelimit import SharedRateLimiter
 from alocity_etl.settings import Settings, SettingsError
+from tests.support.budget_worker import spend_budget
 from tests.support.postgres import free_port
 
 REPO = Path(__file__).resolve().parents[2]
@@ -53,29 +54,14 @@ def _spawn(target: Any, settings: list[ClientSettings], *shared: Any) -> list[An
     return procs
 
 
-def _budget_worker(settings: ClientSettings, ready: Any, go: Any, start_at: Any, out: Any) -> None:
-    try:
-        with AlocityClient(settings) as client:
-            ready.put(os.getpid())
-            go.wait(30)
-            client.tokens.current()  # both at once: one mints, under the advisory lock
-            deadline = start_at.value + SECONDS
-            while time.time() < deadline:
-                for _page in client.iter_pages(endpoint_path("user_page"), page_size=3):
-                    if time.time() >= deadline:
-                        break
-            out.put(client.stats.as_dict())
-    except Exception as exc:  # reported to the test, which fails on it
-        out.put({"error": f"{type(exc).__name__}: {exc}"})
-
-
 @pytest.mark.slow
 def test_two_machines_share_one_budget_and_one_jwt(make_sandbox, postgres_url: str, tmp_path: Path) -> None:
     sb = make_sandbox(rate_limit=f"{LIMIT}/{WINDOW:g}s")
     caches = [tmp_path / "machine-a", tmp_path / "machine-b"]
     ctx = mp.get_context("spawn")
     ready, go, start_at, out = ctx.Queue(), ctx.Event(), ctx.Value("d", 0.0), ctx.Queue()
-    procs = _spawn(_budget_worker, [_settings(sb, c, postgres_url) for c in caches], ready, go, start_at, out)
+    machines = [_settings(sb, c, postgres_url) for c in caches]
+    procs = _spawn(spend_budget, machines, False, SECONDS, ready, go, start_at, out)
     for _ in procs:
         ready.get(timeout=60)  # both connected to PostgreSQL, neither has sent a request
     assert sb.admin.stats()["requests_total"] == 0

@@ -111,16 +111,24 @@ def test_a_plain_sync_of_an_empty_warehouse_lands_every_event_from_the_first(pat
         sb.stop()
 
 
+def three_nights_off(paths: Paths) -> tuple[RunningSandbox, datetime]:
+    """Two nightly syncs, then the machine is off three nights while controllers upload late
+    (2 a day, back-dated 2 days); the sandbox is then at today. Returns it and when the last
+    sync ran (sandbox clock)."""
+    sb = sandbox(start=TODAY - timedelta(days=4))
+    sync_now(sb, paths)
+    sb.admin.simulate(1)
+    last = sb.admin.clock()
+    sync_now(sb, paths)
+    sb.admin.simulate(3, late_per_day=2, late_days_back=2)
+    return sb, last
+
+
 def test_three_nights_skipped_are_filled_by_the_next_plain_sync_within_the_request_bound(
     paths: Paths,
 ) -> None:
-    sb = sandbox(start=TODAY - timedelta(days=4))
+    sb, second = three_nights_off(paths)
     try:
-        sync_now(sb, paths)
-        sb.admin.simulate(1)
-        second = sb.admin.clock()
-        sync_now(sb, paths)
-        sb.admin.simulate(3, late_per_day=2, late_days_back=2)  # the machine is off 3 nights
         summary, requests = sync_now(sb, paths)
         assert_equal_to_truth(paths, sb)
         # One listing from the first day the second sync did not settle, through now.
@@ -148,13 +156,8 @@ def test_three_nights_skipped_are_filled_by_the_next_plain_sync_within_the_reque
 
 
 def test_three_nights_skipped_are_filled_by_the_next_scheduled_run(paths: Paths) -> None:
-    sb = sandbox(start=TODAY - timedelta(days=4))
+    sb, second = three_nights_off(paths)
     try:
-        sync_now(sb, paths)
-        sb.admin.simulate(1)
-        second = sb.admin.clock()
-        sync_now(sb, paths)
-        sb.admin.simulate(3, late_per_day=2, late_days_back=2)
         sb.admin.reset_stats()
         # The nightly tick of today, evaluated as the daemon would, and the run it asks for.
         tick = TODAY + timedelta(hours=2)

@@ -27,7 +27,8 @@ def sync_dimensions() -> None:
     fetch_users()
 
 
-def test_run_failure_posts_job_run_and_first_error_line(webhook: Any) -> None:
+def failed_run() -> tuple[Any, Any]:
+    """A failed run of a job named like ours, and the failure sensor's context for it."""
     instance = DagsterInstance.ephemeral()
     result = sync_dimensions.execute_in_process(instance=instance, raise_on_error=False)
     assert not result.success
@@ -37,6 +38,11 @@ def test_run_failure_posts_job_run_and_first_error_line(webhook: Any) -> None:
         dagster_run=result.dagster_run,
         dagster_event=result.get_run_failure_event(),
     ).for_run_failure()
+    return result, ctx
+
+
+def test_run_failure_posts_job_run_and_first_error_line(webhook: Any) -> None:
+    result, ctx = failed_run()
     sensor = build_run_failure_sensor(
         Settings.from_env({"ALOCITY_ACCESS_KEY": KEY, "ALOCITY_ALERT_WEBHOOK_URL": webhook.url})
     )
@@ -49,14 +55,7 @@ def test_run_failure_posts_job_run_and_first_error_line(webhook: Any) -> None:
 
 
 def test_run_failure_without_webhook_is_quiet(webhook: Any, capfd: pytest.CaptureFixture[str]) -> None:
-    instance = DagsterInstance.ephemeral()
-    result = sync_dimensions.execute_in_process(instance=instance, raise_on_error=False)
-    ctx = build_run_status_sensor_context(
-        sensor_name="alocity_run_failure_alert",
-        dagster_instance=instance,
-        dagster_run=result.dagster_run,
-        dagster_event=result.get_run_failure_event(),
-    ).for_run_failure()
+    result, ctx = failed_run()
     capfd.readouterr()
     build_run_failure_sensor(Settings.from_env({"ALOCITY_ACCESS_KEY": KEY}))(ctx)  # no URL set
     # Nothing posted anywhere (the webhook server saw no request); the sensor's log says why,
