@@ -1,27 +1,23 @@
 """How close a full sync runs to the API's rate floor (requests / allowed rate).
 
-A full `small` sync (every dimension, plus the sandbox's 30 days of access logs) through
-the product path: `sync_runner.run_sync` with a temporary DAGSTER_HOME, i.e. one run of
-the Dagster job `sync` exactly as `alocity-etl demo` runs it (`--path dagster`; the
-headline figure). `--path pipeline` runs the same work
-without Dagster: `pipeline.sync_resource` per resource in catalog order, one client per
-resource (as one per Dagster step), the same access-log days as one listing. Default: both.
-The temporary DAGSTER_HOME gets the product's dagster.yaml, and the Definitions and the
-instance storage are loaded before the clock starts (a nightly run finds them ready).
-The sandbox runs in its own process with a compressed rate window (default 100/5s: the
-real budget's shape, 12x faster) and the client is told the same rate.
+A full `small` sync (every dimension, and the access logs of the account's whole history)
+through the path users run: `defs.runs.run_sync` (what `alocity-etl sync` and `make sync`
+run: one run of the Dagster job `sync`) with a temporary DAGSTER_HOME holding the product's
+dagster.yaml; the Definitions and the instance storage are loaded before the clock starts
+(a nightly run finds them ready). `--path pipeline` runs the same work without Dagster:
+`sync.pipeline.sync_resource` per resource in catalog order. The sandbox runs in its own
+process; the client is told its rate.
 
     ratio = wall seconds / (requests / rate)
 
-`requests` is counted by the sandbox (every API call incl. the token call); the floor
-is the time the allowed rate needs for them. A ratio of 1.0 means the sync is purely
-rate-bound; the first window's burst is free, so slightly under 1 is possible.
-Target: ratio <= 1.06 with zero 429s. Writes benchmarks/results/api_floor.json.
+`requests` is counted by the sandbox (every API call incl. the token call); the floor is the
+time the allowed rate needs for them. 1.0 means the sync is purely rate-bound; the first
+window's burst is free, so slightly under 1 is possible. Target: <= 1.06 with zero 429s.
 
-The compressed window shrinks the floor 12x but not a run's fixed cost (Dagster writes
-~380 run events and runs 13 check steps), so the headline ratio overstates that cost 12x. `--real-rate`
-(default 100/60s, the account's real budget) also runs the Dagster path at the real
-window (about 6 minutes): `ratio_real_window`, what a nightly sync actually costs.
+Headline (`ratio`): the Dagster path at the API's real window, 100 requests / 60 s (about
+6 minutes). Beside it (`ratio_compressed_window`): the same at 100/5s, the real budget's
+shape 12x faster; it shrinks the floor 12x but not a run's fixed cost, so it overstates
+that cost 12x. Writes benchmarks/results/api_floor.json.
 
     .venv/bin/python benchmarks/api_floor.py [--rate 100/5s] [--preset small] [--days 30]
                                              [--path dagster|pipeline|both] [--real-rate 100/60s|none]
@@ -96,11 +92,9 @@ def run_dagster(settings, days: int) -> dict:  # type: ignore[no-untyped-def]
     from dagster import DagsterInstance
 
     from alocity_etl.defs.runs import run_sync
-    from alocity_etl.sync.read_plan import DayRange
 
-    today = datetime.now(UTC).date()
-    days_read = DayRange(today - timedelta(days=days), today - timedelta(days=1))  # --days N
-    summary = run_sync(DagsterInstance.get(), settings, read=days_read)
+    del days  # a plain sync, as `alocity-etl sync` runs it: the account's whole history
+    summary = run_sync(DagsterInstance.get(), settings)
     return {
         "ok": summary.ok,
         "requests": summary.requests,
@@ -208,7 +202,10 @@ def main() -> int:
         ],
         ("path", "requests", "429s", "wall_s", "floor_s", "ratio", "throttled_s", "rows", "ok"),
     )
-    head = runs.get("dagster", first)
+    # The headline is the path users run at the API's real window; the compressed window
+    # (the same sync, 12x faster) is beside it.
+    compressed = runs.get("dagster", first)
+    head = real or compressed
     write_result(
         "api_floor",
         {
@@ -228,12 +225,14 @@ def main() -> int:
             },
             "path": PATHS[head["path"]],
             "target_ratio": TARGET,
-            "ratio_real_window": real["ratio"] if real else None,
-            "real_rate_limit": real["rate_limit"] if real else None,
+            "ratio_compressed_window": compressed["ratio"],
+            "compressed_rate_limit": compressed["rate_limit"],
+            "responses_429_compressed_window": compressed["responses_429"],
             "runs": {p: {**r, "path": PATHS[r["path"]]} for p, r in runs.items()},
         },
     )
-    return 0 if (head["ratio"] <= TARGET and head["responses_429"] == 0 and head["ok"]) else 1
+    ok = all(r["ratio"] <= TARGET and r["responses_429"] == 0 and r["ok"] for r in (head, compressed))
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":
