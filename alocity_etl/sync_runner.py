@@ -8,9 +8,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from dagster import AssetKey, DagsterInstance, build_reconstructable_job, execute_job
+from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, build_reconstructable_job, execute_job
 
 from alocity_etl.catalog import tables as catalog_tables
+from alocity_etl.defs.analytics import DBT_TEST_ID
 from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, sync_job
 from alocity_etl.pipeline import finish_run
 from alocity_etl.sync_lock import sync_lock
@@ -42,10 +43,29 @@ class TableLine:
 
 
 @dataclass
+class DbtTests:
+    """Results of the dbt tests the run's models step ran (asset checks marked as dbt's)."""
+
+    passed: int = 0
+    warned: list[str] = field(default_factory=list)  # "check_name (n rows)"
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def ran(self) -> int:
+        return self.passed + len(self.warned) + len(self.failed)
+
+    def line(self) -> str:
+        out = f"dbt tests: {self.passed} passed, {len(self.warned)} warned, {len(self.failed)} failed"
+        problems = [*(f"FAIL {n}" for n in self.failed), *(f"WARN {n}" for n in self.warned)]
+        return out + (f" ({'; '.join(problems)})" if problems else "")
+
+
+@dataclass
 class SyncSummary:
     runs: list[tuple[str, str, bool]] = field(default_factory=list)  # (job, run id, success)
     tables: dict[str, TableLine] = field(default_factory=dict)  # warehouse tables
     models: dict[str, int] = field(default_factory=dict)  # analytics model -> rows
+    dbt_tests: DbtTests = field(default_factory=lambda: DbtTests())
     requests: int = 0
     responses_429: int = 0
     throttled_seconds: float = 0.0
@@ -95,6 +115,18 @@ def _collect(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> No
         summary.requests += _int(md.get("requests"))
         summary.responses_429 += _int(md.get("responses_429"))
         summary.throttled_seconds += float(getattr(md.get("throttled_seconds"), "value", 0) or 0)
+    checks = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    for rec in checks:
+        ev = rec.event_log_entry.dagster_event.event_specific_data
+        if DBT_TEST_ID not in ev.metadata:
+            continue  # the warehouse's own quality checks
+        rows = _int(ev.metadata.get("failed_rows"))
+        if ev.passed:
+            summary.dbt_tests.passed += 1
+        elif ev.severity == AssetCheckSeverity.WARN:
+            summary.dbt_tests.warned.append(f"{ev.check_name} ({rows} rows)")
+        else:
+            summary.dbt_tests.failed.append(f"{ev.check_name} ({rows} rows)")
     failures = instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records
     for rec in failures:
         err = rec.event_log_entry.dagster_event.step_failure_data.error
@@ -171,8 +203,8 @@ def _run_sync(
     if not keys:  # only access logs asked for, and no full day to fetch yet
         return summary
     if not select:
-        # The rest of the job: the analytics models (in the UI a sensor refreshes them after
-        # each per-kind run). Read from the job Dagster resolves anyway, not re-parsed from SQL.
+        # The rest of the job: the dbt models (in the UI a sensor refreshes them after each
+        # per-kind run), as the job Dagster resolves lists them.
         keys += [
             k
             for k in job_def(sync_job.name).asset_layer.selected_asset_keys
@@ -216,9 +248,10 @@ def print_summary(summary: SyncSummary, warehouse: str) -> None:
         )
     console.print(table)
     if summary.models:
-        console.print(
-            "analytics models: " + ", ".join(f"{name} ({rows} rows)" for name, rows in summary.models.items())
-        )
+        built = ", ".join(f"{name} ({rows} rows)" for name, rows in summary.models.items())
+        console.print(f"analytics models: {built}", highlight=False)
+    if summary.dbt_tests.ran:
+        console.print(summary.dbt_tests.line(), highlight=False, markup=False)
     console.print(
         f"requests: {summary.requests}   429s: {summary.responses_429}   "
         f"throttled: {summary.throttled_seconds:.1f}s   time: {summary.seconds:.1f}s"
