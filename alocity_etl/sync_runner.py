@@ -81,7 +81,7 @@ def _int(v) -> int:
     return int(getattr(v, "value", v) or 0)
 
 
-def _collect(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> None:
+def collect_run(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> None:
     from dagster import DagsterEventType
 
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
@@ -129,7 +129,11 @@ def _collect(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> No
             summary.dbt_tests.failed.append(f"{ev.check_name} ({rows} rows)")
     failures = instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records
     for rec in failures:
-        err = rec.event_log_entry.dagster_event.step_failure_data.error
+        data = rec.event_log_entry.dagster_event.step_failure_data
+        if data.user_failure_data and data.user_failure_data.description:  # a step's own Failure
+            summary.errors.append(f"{rec.event_log_entry.step_key}: {data.user_failure_data.description}")
+            continue
+        err = data.error
         while err.cause is not None:  # the user's exception, not Dagster's wrapper
             err = err.cause
         summary.errors.append(f"{rec.event_log_entry.step_key}: {err.message.strip().splitlines()[-1]}")
@@ -215,7 +219,7 @@ def _run_sync(
     )
     with execute_job(recon, instance=instance, tags=tags, run_config=QUIET, asset_selection=keys) as result:
         summary.runs.append((sync_job.name, result.run_id, result.success))
-        _collect(instance, result.run_id, summary)
+        collect_run(instance, result.run_id, summary)
         try:
             finish_run(
                 warehouse,

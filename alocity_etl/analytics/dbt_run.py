@@ -26,12 +26,11 @@ from typing import Any
 
 from alocity_etl.analytics.project import (
     FINGERPRINT,
-    MANIFEST,
     PROJECT_DIR,
-    TARGET_DIR,
     dbt_env,
     fingerprint,
     is_current,
+    manifest_path,
     one_line,
     run_target_dir,
     seed_partial_parse,
@@ -109,6 +108,7 @@ def _invoke(
     target: Path,
     extra: list[str],
     on_event: Callable[[Any], None],
+    project_dir: Path,
 ) -> Any:
     from dbt.cli.main import dbtRunner
 
@@ -116,9 +116,9 @@ def _invoke(
         command,
         "--quiet",
         "--project-dir",
-        str(PROJECT_DIR),
+        str(project_dir),
         "--profiles-dir",
-        str(PROJECT_DIR),
+        str(project_dir),
         "--target-path",
         str(target),
         "--log-path",
@@ -143,36 +143,36 @@ def _close_database() -> None:
     env.close()
 
 
-def ensure_manifest(warehouse: str | os.PathLike[str]) -> Path:
+def ensure_manifest(warehouse: str | os.PathLike[str], project_dir: Path = PROJECT_DIR) -> Path:
     """The project's manifest (sql/target/manifest.json), parsed now if missing or stale -
     one parse at a time across processes. A project that does not parse keeps its previous
     manifest, with a warning (the next dbt run then fails on the step, saying why); with
     none, it raises `DbtProjectError`."""
     from filelock import FileLock
 
-    want = fingerprint()
-    if is_current(want):
-        return MANIFEST
-    TARGET_DIR.mkdir(parents=True, exist_ok=True)
+    want, manifest, target = fingerprint(project_dir), manifest_path(project_dir), project_dir / "target"
+    if is_current(want, project_dir):
+        return manifest
+    target.mkdir(parents=True, exist_ok=True)
     errors: list[str] = []
 
     def on_event(event: Any) -> None:
         if event.info.level == "error" and event.info.msg.strip():
             errors.append(one_line(event.info.msg))
 
-    with FileLock(str(TARGET_DIR / ".parse.lock")):
-        if is_current(want):
-            return MANIFEST
-        done = _invoke("parse", warehouse, TARGET_DIR, [], on_event)
-        if done.success and MANIFEST.exists():
-            FINGERPRINT.write_text(want)
-            return MANIFEST
+    with FileLock(str(target / ".parse.lock")):
+        if is_current(want, project_dir):
+            return manifest
+        done = _invoke("parse", warehouse, target, [], on_event, project_dir)
+        if done.success and manifest.exists():
+            (target / FINGERPRINT.name).write_text(want)
+            return manifest
     if done.exception is not None:
         errors.append(one_line(str(done.exception)))
-    message = f"dbt parse of {PROJECT_DIR} failed: {errors[0] if errors else 'no message'}"
-    if MANIFEST.exists():
+    message = f"dbt parse of {project_dir} failed: {errors[0] if errors else 'no message'}"
+    if manifest.exists():
         warnings.warn(f"{message} (using the previous manifest)", stacklevel=2)
-        return MANIFEST
+        return manifest
     raise DbtProjectError(message)
 
 
@@ -181,12 +181,14 @@ def build(
     select: list[str] | None = None,
     dbt_vars: Mapping[str, Any] | None = None,
     log: Callable[[str], None] | None = None,
+    project_dir: Path = PROJECT_DIR,
 ) -> BuildResult:
     """``dbt build`` (models, then their tests; source tests first) on ``warehouse``: the
     chosen models (default: all, with every test) and ``dbt_vars`` (e.g. ``as_of``). ``log``
-    receives one line per finished node and dbt's errors."""
+    receives one line per finished node and dbt's errors. ``project_dir``: another copy of
+    the project (tests)."""
     target = run_target_dir(warehouse)
-    seed_partial_parse(target)
+    seed_partial_parse(target, project_dir)
     args: list[str] = []
     if select:
         args += ["--select", *select]
@@ -202,7 +204,7 @@ def build(
             log(one_line(info.msg))
 
     t0 = time.monotonic()
-    done = _invoke("build", warehouse, target, args, on_event)
+    done = _invoke("build", warehouse, target, args, on_event, project_dir)
     nodes = [_node(r) for r in getattr(done.result, "results", None) or []]
     if done.exception is not None:
         errors.append(one_line(str(done.exception)))

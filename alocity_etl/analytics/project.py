@@ -54,10 +54,10 @@ def run_target_dir(warehouse: str | os.PathLike[str]) -> Path:
     return Path(f"{Path(warehouse).resolve()}.dbt")
 
 
-def seed_partial_parse(target: Path) -> None:
+def seed_partial_parse(target: Path, project_dir: Path = PROJECT_DIR) -> None:
     """Give a new run target the project's partial-parse state, so its first run parses only
     what differs (dbt re-parses whole anyway when the profile, i.e. the warehouse, differs)."""
-    src, dest = TARGET_DIR / PARTIAL_PARSE, target / PARTIAL_PARSE
+    src, dest = project_dir / "target" / PARTIAL_PARSE, target / PARTIAL_PARSE
     if src.exists() and not dest.exists():
         target.mkdir(parents=True, exist_ok=True)
         shutil.copy(src, dest)
@@ -68,28 +68,34 @@ def one_line(message: str) -> str:
     return " ".join(message.split())
 
 
-def project_files() -> list[Path]:
+def project_files(project_dir: Path = PROJECT_DIR) -> list[Path]:
     """The files whose content decides the manifest, in a stable order."""
     files: list[Path] = []
     for part in _PROJECT_PARTS:
-        p = PROJECT_DIR / part
+        p = project_dir / part
         files += [p] if p.is_file() else sorted(f for f in p.rglob("*") if f.is_file())
     return files
 
 
-def fingerprint() -> str:
+def fingerprint(project_dir: Path = PROJECT_DIR) -> str:
+    """What the manifest depends on: dbt's version and every project file (names, contents)."""
     from dbt.version import __version__ as dbt_version
 
     h = hashlib.sha256(f"dbt {dbt_version}\n".encode())
-    for f in project_files():
-        h.update(f"{f.relative_to(PROJECT_DIR)}\n".encode())
+    for f in project_files(project_dir):
+        h.update(f"{f.relative_to(project_dir)}\n".encode())
         h.update(f.read_bytes())
     return h.hexdigest()
 
 
-def is_current(want: str) -> bool:
+def manifest_path(project_dir: Path = PROJECT_DIR) -> Path:
+    return project_dir / "target" / MANIFEST.name
+
+
+def is_current(want: str, project_dir: Path = PROJECT_DIR) -> bool:
     """The manifest exists and was made from the project as it is now."""
-    return MANIFEST.exists() and FINGERPRINT.exists() and FINGERPRINT.read_text().strip() == want
+    stamp = project_dir / "target" / FINGERPRINT.name
+    return manifest_path(project_dir).exists() and stamp.exists() and stamp.read_text().strip() == want
 
 
 # ---------------------------------------------------------------- the models, read from the files

@@ -17,6 +17,7 @@ with dbt's message in one line; what dbt built before stays, and so do the table
 """
 
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any
 
 from dagster import (
@@ -79,7 +80,6 @@ class AlocityDbtTranslator(DagsterDbtTranslator):
                 "path": f"sql/{props['original_file_path']}",
             }
         )
-
 
     def get_asset_check_spec(
         self,
@@ -152,14 +152,14 @@ def _events(
         )
 
 
-def build_analytics_assets(warehouse_path: str):
+def build_analytics_assets(warehouse_path: str, project_dir: Path = PROJECT_DIR):
     """The dbt models as one multi-asset, from the project's manifest (parsed now if missing
-    or stale)."""
-    manifest = ensure_manifest(warehouse_path)
+    or stale). ``project_dir``: another copy of the project (tests)."""
+    manifest = ensure_manifest(warehouse_path, project_dir)
 
     @dbt_assets(
         manifest=manifest,
-        project=DbtProject(project_dir=PROJECT_DIR),
+        project=DbtProject(project_dir=project_dir),
         dagster_dbt_translator=AlocityDbtTranslator(),
         name="analytics_models",
         pool=POOL,
@@ -172,7 +172,12 @@ def build_analytics_assets(warehouse_path: str):
         # Wait, as the loads do, for a reader or another writer to let go of the file.
         Warehouse.open(warehouse.path, lock_timeout=warehouse.lock_timeout_s).close()
         every = {k.path[-1] for k in context.assets_def.keys}
-        result = build(warehouse.path, None if set(chosen) == every else chosen, log=context.log.info)
+        result = build(
+            warehouse.path,
+            None if set(chosen) == every else chosen,
+            log=context.log.info,
+            project_dir=project_dir,
+        )
         context.log.info(f"dbt build: {result.seconds:.1f} s")
         yield from _events(context, warehouse, result)
         if not result.success:
