@@ -5,10 +5,11 @@ importing and registering its adapter before it parses anything, and dagster-dbt
 resource adds a ``dbt --version`` subprocess and an in-process macro parse (~6 s more,
 measured); here dbt's modules load once per process and the project's partial-parse state
 (kept per warehouse, see `project.run_target_dir`) makes the parse about a second. dbt's
-runner is not re-entrant: one invocation at a time per process. dbt-duckdb keeps the file
-open for the whole invocation (profiles.yml ``keep_open``: re-opening it per node doubled the
-run's time) and would keep it open in this process after it; `_invoke` closes it when dbt
-returns, so the warehouse is free for the next step.
+runner is not re-entrant: one invocation at a time per process. dbt-duckdb keeps its
+database (in memory, with the warehouse attached: see dbt_warehouse.py) open for the whole
+invocation - re-opening the file per node doubled the run's time - and would keep it open
+in this process after it; `_invoke` closes it when dbt returns, so the warehouse is free
+for the next step.
 """
 
 from __future__ import annotations
@@ -133,7 +134,7 @@ def _invoke(
 
 
 def _close_database() -> None:
-    """Let go of the warehouse file dbt-duckdb keeps open (keep_open) in this process."""
+    """Let go of the database dbt-duckdb keeps open in this process (and of the file attached)."""
     from dbt.adapters.duckdb.connections import DuckDBConnectionManager
 
     try:

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from alocity_etl.analytics.project import MODELS_DIR
+from alocity_etl.analytics.project import MODELS_DIR, WAREHOUSE_DATABASE
 from alocity_etl.catalog import WriteMode, tables
 from alocity_etl.data_dictionary import EVENT_DOC, SCD_DOC, column_descriptions
 from alocity_etl.normalise import table_columns
@@ -104,12 +104,14 @@ def generate() -> str:
                 "description": "The warehouse's current rows (schema main): one view per versioned "
                 "table, and the append-only access_logs. Loaded by the sync; see "
                 "docs/data_dictionary.md.",
+                "database": WAREHOUSE_DATABASE,
                 "schema": "main",
                 "tables": [_current_table(t) for t in tables()],
             },
             {
                 "name": HISTORY,
                 "description": "Every version of each versioned table (schema history, SCD type 2).",
+                "database": WAREHOUSE_DATABASE,
                 "schema": "history",
                 "tables": [_history_table(t) for t in versioned],
             },
