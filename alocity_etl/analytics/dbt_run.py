@@ -190,7 +190,9 @@ def build(
     the project (tests)."""
     target = run_target_dir(warehouse)
     seed_partial_parse(target, project_dir)
-    args: list[str] = []
+    # No manifest.json / run_results.json (the results come back as objects; writing and
+    # validating the manifest cost ~1 s), and an info-level log file (no SQL text per node).
+    args: list[str] = ["--no-write-json", "--log-level-file", "info"]
     if select:
         args += ["--select", *select]
     if dbt_vars:
