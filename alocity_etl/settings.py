@@ -29,6 +29,7 @@ class PipelineSettings:
     schedule_timezone: str
     lock_timeout_s: int  # how long a writer waits for the DuckDB file held by another process
     sync_wait_s: int = 3600  # how long `alocity-etl sync` waits for another sync of the same warehouse
+    models: bool = True  # ALOCITY_MODELS=off: the Definitions load no dbt model, a sync writes tables only
 
 
 def _int(name: str, default: int, minimum: int = 0) -> int:
@@ -42,6 +43,17 @@ def _int(name: str, default: int, minimum: int = 0) -> int:
     if value < minimum:
         raise SettingsError(f"{name}={value} must be at least {minimum}")
     return value
+
+
+def _on_off(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("on", "true", "1", "yes"):
+        return True
+    if raw in ("off", "false", "0", "no"):
+        return False
+    raise SettingsError(f"{name}={raw!r} is neither on nor off")
 
 
 def env_settings() -> PipelineSettings:
@@ -71,4 +83,5 @@ def env_settings() -> PipelineSettings:
         schedule_timezone=tz,
         lock_timeout_s=_int("ALOCITY_LOCK_TIMEOUT_S", 120),
         sync_wait_s=_int("ALOCITY_SYNC_WAIT_S", 3600),
+        models=_on_off("ALOCITY_MODELS", True),
     )

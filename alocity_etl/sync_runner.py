@@ -11,7 +11,7 @@ from datetime import UTC, datetime, timedelta
 from dagster import AssetCheckSeverity, AssetKey, DagsterInstance, build_reconstructable_job, execute_job
 
 from alocity_etl.catalog import tables as catalog_tables
-from alocity_etl.defs.analytics import DBT_TEST_ID
+from alocity_etl.defs.assets import DBT_TEST_ID
 from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, sync_job
 from alocity_etl.pipeline import finish_run
 from alocity_etl.sync_lock import sync_lock

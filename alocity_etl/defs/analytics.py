@@ -44,16 +44,14 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtP
 
 from alocity_etl.analytics.dbt_run import BuildResult, build, ensure_manifest
 from alocity_etl.analytics.project import PROJECT_DIR, SCHEMA
-from alocity_etl.defs.assets import POOL
+from alocity_etl.defs.assets import DBT_TEST_ID, MODELS_GROUP, POOL
 from alocity_etl.defs.resources import WarehouseResource
 from alocity_etl.warehouse import Warehouse
 
-GROUP = "analytics"
+GROUP = MODELS_GROUP
 MODELS_JOB = "refresh_models"
 # The sync jobs after which the models are refreshed.
 SYNC_JOBS = ("sync_dimensions", "sync_access_logs")
-# Metadata on every dbt check result, so a summary can tell them from the warehouse's own checks.
-DBT_TEST_ID = "dbt/unique_id"
 
 
 class AlocityDbtTranslator(DagsterDbtTranslator):
@@ -175,10 +173,15 @@ def build_analytics_assets(warehouse_path: str, project_dir: Path = PROJECT_DIR)
         result = build(
             warehouse.path,
             None if set(chosen) == every else chosen,
-            log=context.log.info,
+            log=context.log.debug,  # one line per node; the summary below
             project_dir=project_dir,
         )
-        context.log.info(f"dbt build: {result.seconds:.1f} s")
+        ran = {status: sum(t.status == status for t in result.tests) for status in ("pass", "warn", "fail")}
+        context.log.info(
+            f"dbt build: {result.seconds:.1f} s, {sum(m.status == 'success' for m in result.models)} of "
+            f"{len(result.models)} models built, tests {ran['pass']} passed, {ran['warn']} warned, "
+            f"{ran['fail']} failed"
+        )
         yield from _events(context, warehouse, result)
         if not result.success:
             raise Failure(description=result.failure())

@@ -25,7 +25,7 @@ from dagster import (
 )
 
 from alocity_etl.catalog import CATALOG, WriteMode
-from alocity_etl.defs.analytics import GROUP as MODELS_GROUP
+from alocity_etl.defs.assets import MODELS_GROUP
 from alocity_etl.settings import PipelineSettings
 
 DIMENSION_TABLES = [

@@ -150,3 +150,22 @@ def test_the_dbt_test_line_of_the_sync_summary() -> None:
     assert tests.line() == (
         "dbt tests: 40 passed, 1 warned, 0 failed (WARN schedule_windows_every_cron_understood (2 rows))"
     )
+
+
+def test_with_models_off_the_definitions_hold_no_dbt_model_and_never_import_dbt(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from alocity_etl.definitions import defs; "
+        "keys = defs.resolve_asset_graph().get_all_asset_keys(); "
+        "print(sorted(k.to_user_string() for k in keys if k.to_user_string() in sys.argv[1:]), "
+        "'dagster_dbt' in sys.modules, 'dbt' in sys.modules, "
+        "[j.name for j in defs.resolve_all_job_defs() if j.name == 'refresh_models'])"
+    )
+    env = {**os.environ, "ALOCITY_MODELS": "off", "ALOCITY_WAREHOUSE": str(tmp_path / "w.duckdb")}
+    out = subprocess.run(
+        [sys.executable, "-c", code, *MODELS], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.stdout.strip() == "[] False False []", out.stderr[-2000:]
