@@ -63,7 +63,11 @@ class Paths:
         return self.dagster_home
 
     def env(self, sb: RunningSandbox | None, **extra: str) -> dict[str, str]:
+        """The settings of a sync of this sandbox into this warehouse. The dbt models are off
+        (ALOCITY_MODELS): these suites test the load path, and a sync's models step costs
+        seconds; the `history` syncs, the secret-hygiene sync and tests/analytics build them."""
         env = {
+            "ALOCITY_MODELS": "off",
             "ALOCITY_RATE_LIMIT": "1000/1s",
             "ALOCITY_CACHE_DIR": str(self.cache),
             "ALOCITY_WAREHOUSE": str(self.warehouse),
@@ -90,9 +94,15 @@ def environ(values: dict[str, str]) -> Iterator[None]:
 
 
 def run_sync_in_process(
-    sb: RunningSandbox, paths: Paths, *, days: int | None = LOG_DAYS, select: set[str] | None = None
+    sb: RunningSandbox,
+    paths: Paths,
+    *,
+    days: int | None = LOG_DAYS,
+    select: set[str] | None = None,
+    models: bool = False,
 ):
-    """One `run_sync` through Dagster (execute_job, in-process executor), as the CLI does it.
+    """One `run_sync` through Dagster (execute_job, in-process executor), as the CLI does it;
+    with the dbt models when ``models``.
 
     `alocity_etl.definitions` reads the environment at import and Dagster caches the
     reconstructed job, so both are dropped first: each call sees this sandbox and warehouse.
@@ -101,7 +111,7 @@ def run_sync_in_process(
     from dagster._core.definitions.reconstruct import ReconstructableJob
 
     paths.init_dagster_home()
-    with environ(paths.env(sb)):
+    with environ(paths.env(sb, ALOCITY_MODELS="on" if models else "off")):
         sys.modules.pop("alocity_etl.definitions", None)
         ReconstructableJob.get_definition.cache_clear()
         from alocity_etl.sync_runner import run_sync

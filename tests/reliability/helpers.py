@@ -18,9 +18,6 @@ from alocity_etl.warehouse.quality import rules_for
 from tests.support.reconcile import reconcile, snapshot_tables, truth_rows
 
 VERSIONED = [t for t, (r, _) in tables().items() if r.write_mode.value == "versioned"]
-# The suite exercises the load path: its syncs build no dbt model (tests/analytics and the
-# pipeline tests do), which spares each of its ~50 sync processes dbt's import and build.
-NO_MODELS = {"ALOCITY_MODELS": "off"}
 
 
 def sync(
@@ -36,7 +33,7 @@ def sync(
     from dagster import DagsterInstance
     from dagster._core.definitions.reconstruct import ReconstructableJob
 
-    values = paths.env(sb, **{**NO_MODELS, **(env or {})})
+    values = paths.env(sb, **(env or {}))  # no dbt model (Paths.env): the load path is tested
     if key is not None:
         values["ALOCITY_ACCESS_KEY"] = key
     with environ(values):
@@ -52,7 +49,7 @@ def sync(
 
 def cli_env(paths: Paths, sb: RunningSandbox | None, **extra: str) -> dict[str, str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("ALOCITY_", "DAGSTER_"))}
-    return {**base, **paths.env(sb, **{**NO_MODELS, **extra})}
+    return {**base, **paths.env(sb, **extra)}
 
 
 def start_cli_sync(args: list[str], env: dict[str, str], **kw: Any) -> subprocess.Popen[str]:
