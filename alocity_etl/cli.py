@@ -22,6 +22,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sandbox": ("alocity_etl.commands.sandbox", "run the local Alocity sandbox in the foreground"),
     "sql": ("alocity_etl.commands.sql", "run SQL on the warehouse (read-only unless --write)"),
     "shell": ("alocity_etl.commands.shell", "interactive SQL session on the warehouse (read-only)"),
+    "report": ("alocity_etl.commands.report", "write the HTML report of the warehouse (plots, one file)"),
 }
 
 

@@ -157,6 +157,14 @@ VARIABLES: tuple[Variable, ...] = (
         "3600",
         "seconds a sync waits for another sync of the same warehouse before it is refused",
     ),
+    Variable(
+        "ALOCITY_MODELS",
+        "on",
+        (
+            "`off`: no dbt model in the Definitions (dbt is not even imported) and a sync writes the"
+            " tables only; build the models later with the `refresh_models` job"
+        ),
+    ),
     # monitoring
     Variable(
         "ALOCITY_ACCESS_KEY_EXPIRES_AT",
@@ -246,6 +254,7 @@ class SyncSettings:
     intraday: bool  # the access-log schedule for today so far runs
     intraday_cron: str
     sync_wait_s: float  # a sync waits this long for another sync of the same warehouse
+    models: bool  # the dbt models are part of the Definitions and run at the end of a sync
 
 
 @dataclass(frozen=True)
@@ -295,6 +304,7 @@ class Settings:
             intraday=env.parsed("ALOCITY_INTRADAY_SYNC", _switch),
             intraday_cron=env.parsed("ALOCITY_INTRADAY_CRON", _cron),
             sync_wait_s=env.whole("ALOCITY_SYNC_WAIT_S", minimum=0),
+            models=env.parsed("ALOCITY_MODELS", _switch),
         )
         monitoring = MonitoringSettings(
             key_expires_at=env.parsed("ALOCITY_ACCESS_KEY_EXPIRES_AT", _instant),

@@ -24,6 +24,7 @@ RESULTS = BENCH / "results"
 BENCHMARKS = {
     "merge": ("merge.py", "merge.json"),
     "incremental": ("incremental.py", "incremental.json"),
+    "dbt_step": ("dbt_step.py", "dbt_step.json"),
     "api_floor": ("api_floor.py", "api_floor.json"),
     "throughput": ("throughput.py", "throughput.json"),
     "memory": ("memory.py", "memory.json"),
@@ -56,6 +57,11 @@ def headline(name: str, data: dict) -> str:
         return (
             f"requests {data['requests']} vs min {data['min_requests']}; versions "
             f"{data['versions_written']} vs changes {data['changes_made']}"
+        )
+    if name == "dbt_step":
+        return (
+            f"dbt step worst {data['step_s_worst']} s, nightly median {data['step_s_nightly_median']} s "
+            f"(<= {data['target_s']})"
         )
     if name == "ratelimit_fraction":
         return ", ".join(

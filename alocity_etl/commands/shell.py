@@ -98,10 +98,11 @@ class Session:
                 f"WHERE {where} ORDER BY table_schema, ordinal_position"
             )
         elif cmd == ".models":
-            from alocity_etl.models import discover
+            from alocity_etl.analytics.project import models
 
-            for m in discover():
-                self.console.print(f"[bold]analytics.{m.name}[/bold]  {m.description}", highlight=False)
+            for m in models():
+                if m.materialized != "ephemeral":
+                    self.console.print(f"[bold]analytics.{m.name}[/bold]  {m.description}", highlight=False)
         elif cmd == ".maxrows" and rest.isdigit():
             self.max_rows = int(rest)
         else:

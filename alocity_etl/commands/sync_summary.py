@@ -33,9 +33,10 @@ def print_summary(summary: SyncSummary, warehouse: str) -> None:
             late = ", ".join(f"{n} on {d}" for d, n in sorted(logs.late_by_day.items()))
             console.print(f"late events: {logs.late_events} arrived after their day was read ({late})")
     if summary.models:
-        console.print(
-            "analytics models: " + ", ".join(f"{name} ({rows} rows)" for name, rows in summary.models.items())
-        )
+        built = ", ".join(f"{name} ({rows} rows)" for name, rows in summary.models.items())
+        console.print(f"analytics models: {built}", highlight=False)
+    if summary.dbt_tests.ran:
+        console.print(summary.dbt_tests.line(), highlight=False, markup=False)
     console.print(
         f"requests: {summary.requests}   429s: {summary.responses_429}   "
         f"throttled: {summary.throttled_seconds:.1f}s   time: {summary.seconds:.1f}s"

@@ -36,6 +36,8 @@ from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
 POOL = "alocity"
 GROUP = "tables"
 RAW_GROUP = "raw"
+MODELS_GROUP = "analytics"  # the dbt models (defs/analytics.py)
+DBT_TEST_ID = "dbt/unique_id"  # on every dbt check result, to tell them from the warehouse's own checks
 RAW_PREFIX = "alocity"
 DICTIONARY = "docs/data_dictionary.md"
 PRIORITY_TAG = "dagster/priority"

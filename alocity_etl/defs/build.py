@@ -12,7 +12,6 @@ from dagster import Definitions
 from alocity_etl.defs.assets import build_assets, build_raw_sources
 from alocity_etl.defs.checks import build_checks
 from alocity_etl.defs.jobs import build_jobs, build_schedules
-from alocity_etl.defs.models import build_model_assets, refresh_models_after_sync, refresh_models_job
 from alocity_etl.defs.resources import default_resources
 from alocity_etl.defs.sensors import build_monitoring
 from alocity_etl.settings import Settings
@@ -23,16 +22,23 @@ def build_definitions(settings: Settings, hooks: WriteHooks = NO_HOOKS) -> Defin
     jobs = build_jobs(settings)
     checks = build_checks(settings)
     monitoring = build_monitoring(settings)
+    models, model_jobs, model_sensors = [], [], []
+    if settings.sync.models:  # off: dbt is not even imported (~2.5 s less per process)
+        from alocity_etl.defs.analytics import build_analytics_assets, build_refresh
+
+        models = [build_analytics_assets(settings.warehouse.path)]
+        refresh_job, refresh_sensor = build_refresh(models[0])
+        model_jobs, model_sensors = [refresh_job], [refresh_sensor]
     return Definitions(
         assets=[
             *build_raw_sources(),
             *build_assets(settings, hooks),
-            *build_model_assets(),
+            *models,
             *monitoring.assets,
         ],
         asset_checks=[*checks.asset_checks, *monitoring.asset_checks],
-        sensors=[*monitoring.sensors, *checks.sensors, refresh_models_after_sync],
-        jobs=[*jobs.all(), refresh_models_job],
+        sensors=[*monitoring.sensors, *checks.sensors, *model_sensors],
+        jobs=[*jobs.all(), *model_jobs],
         schedules=build_schedules(settings, jobs),
         resources=default_resources(settings),
     )

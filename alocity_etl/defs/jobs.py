@@ -31,8 +31,7 @@ from dagster import (
 
 from alocity_etl.catalog import CATALOG, WriteMode
 from alocity_etl.client import ConfigError
-from alocity_etl.defs.assets import CATCH_UP, INTRADAY, READ_TAG
-from alocity_etl.defs.models import GROUP as MODELS_GROUP
+from alocity_etl.defs.assets import CATCH_UP, INTRADAY, MODELS_GROUP, READ_TAG
 from alocity_etl.settings import Settings
 from alocity_etl.sync.events import catch_up_range
 

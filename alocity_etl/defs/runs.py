@@ -13,12 +13,12 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 
-from dagster import AssetKey, DagsterInstance
+from dagster import AssetCheckSeverity, AssetKey, DagsterInstance
 
 from alocity_etl.catalog import resource as catalog_resource
 from alocity_etl.catalog import tables as catalog_tables
 from alocity_etl.client import AlocityClient
-from alocity_etl.defs.assets import CATCH_UP, INTRADAY, READ_TAG
+from alocity_etl.defs.assets import CATCH_UP, DBT_TEST_ID, INTRADAY, READ_TAG
 from alocity_etl.defs.build import build_definitions
 from alocity_etl.defs.jobs import DIMENSION_TABLES, EVENT_TABLES, SYNC_JOB, account_tags, range_tags
 from alocity_etl.settings import Settings
@@ -57,11 +57,30 @@ class AccessLogLine:
 
 
 @dataclass
+class DbtTests:
+    """Results of the dbt tests the run's models step ran (asset checks marked as dbt's)."""
+
+    passed: int = 0
+    warned: list[str] = field(default_factory=list)  # "check_name (n rows)"
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def ran(self) -> int:
+        return self.passed + len(self.warned) + len(self.failed)
+
+    def line(self) -> str:
+        out = f"dbt tests: {self.passed} passed, {len(self.warned)} warned, {len(self.failed)} failed"
+        problems = [*(f"FAIL {n}" for n in self.failed), *(f"WARN {n}" for n in self.warned)]
+        return out + (f" ({'; '.join(problems)})" if problems else "")
+
+
+@dataclass
 class SyncSummary:
     runs: list[tuple[str, str, bool]] = field(default_factory=list)  # (job, run id, success)
     tables: dict[str, TableLine] = field(default_factory=dict)  # warehouse tables
     access_logs: AccessLogLine | None = None
     models: dict[str, int] = field(default_factory=dict)  # analytics model -> rows
+    dbt_tests: DbtTests = field(default_factory=DbtTests)
     requests: int = 0
     responses_429: int = 0
     throttled_seconds: float = 0.0
@@ -81,7 +100,7 @@ def _text(v) -> str:
     return str(getattr(v, "value", v) or "")
 
 
-def _collect(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> None:
+def collect_run(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> None:
     from dagster import DagsterEventType
 
     records = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_MATERIALIZATION).records
@@ -123,9 +142,25 @@ def _collect(instance: DagsterInstance, run_id: str, summary: SyncSummary) -> No
         summary.requests += _int(md.get("requests"))
         summary.responses_429 += _int(md.get("responses_429"))
         summary.throttled_seconds += float(getattr(md.get("throttled_seconds"), "value", 0) or 0)
+    checks = instance.get_records_for_run(run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION).records
+    for rec in checks:
+        ev = rec.event_log_entry.dagster_event.event_specific_data
+        if DBT_TEST_ID not in ev.metadata:
+            continue  # the warehouse's own quality checks
+        rows = _int(ev.metadata.get("failed_rows"))
+        if ev.passed:
+            summary.dbt_tests.passed += 1
+        elif ev.severity == AssetCheckSeverity.WARN:
+            summary.dbt_tests.warned.append(f"{ev.check_name} ({rows} rows)")
+        else:
+            summary.dbt_tests.failed.append(f"{ev.check_name} ({rows} rows)")
     failures = instance.get_records_for_run(run_id, of_type=DagsterEventType.STEP_FAILURE).records
     for rec in failures:
-        err = rec.event_log_entry.dagster_event.step_failure_data.error
+        data = rec.event_log_entry.dagster_event.step_failure_data
+        if data.user_failure_data and data.user_failure_data.description:  # a step's own Failure
+            summary.errors.append(f"{rec.event_log_entry.step_key}: {data.user_failure_data.description}")
+            continue
+        err = data.error
         while err.cause is not None:  # the user's exception, not Dagster's wrapper
             err = err.cause
         summary.errors.append(f"{rec.event_log_entry.step_key}: {err.message.strip().splitlines()[-1]}")
@@ -218,13 +253,14 @@ def _run_sync(
         return summary
     job = build_definitions(settings, hooks).resolve_job_def(SYNC_JOB)
     if not select:
-        # The rest of the job: the analytics models. Read from the job, not re-parsed from SQL.
+        # The rest of the job: the dbt models (in the UI a sensor refreshes them after each
+        # per-kind run), as the job Dagster resolves lists them.
         keys += [k for k in job.asset_layer.selected_asset_keys if k.to_user_string() not in WAREHOUSE_TABLES]
     result = job.execute_in_process(
         instance=instance, tags=tags, run_config=QUIET, asset_selection=keys, raise_on_error=False
     )
     summary.runs.append((SYNC_JOB, result.run_id, result.success))
-    _collect(instance, result.run_id, summary)
+    collect_run(instance, result.run_id, summary)
     try:
         finish_run(
             settings.warehouse.path,

@@ -1,7 +1,4 @@
--- Daily door activity: for each UTC day, site and door (device), how many access attempts
--- there were, how many were granted or denied, and how many distinct people came through.
--- Reads main.access_logs joined with main.devices and main.sites (doors or sites deleted
--- since still show, with a NULL name).
+-- Door activity per UTC day, site and door (see models.yml).
 SELECT
     CAST(l.created_at AS DATE) AS day,
     l.site_id,
@@ -15,8 +12,8 @@ SELECT
     count(DISTINCT l.user_id) FILTER (WHERE l.result = 0) AS distinct_users_granted,
     min(l.created_at) AS first_event_at,
     max(l.created_at) AS last_event_at
-FROM main.access_logs AS l
-LEFT JOIN main.devices AS d ON d.serial_number = l.device_serial_number
-LEFT JOIN main.sites AS s ON s.id = l.site_id
+FROM {{ source('alocity', 'access_logs') }} AS l
+LEFT JOIN {{ source('alocity', 'devices') }} AS d ON d.serial_number = l.device_serial_number
+LEFT JOIN {{ source('alocity', 'sites') }} AS s ON s.id = l.site_id
 GROUP BY ALL
 ORDER BY day, l.site_id, l.device_serial_number

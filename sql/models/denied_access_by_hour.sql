@@ -1,7 +1,4 @@
--- Denied access by result type and hour: how many attempts were refused, for which reason
--- (Access Log Result Type), at which hour of the day (UTC), and at how many doors / for
--- how many recognised people. Denied = any result except 0 (granted) and the non-attempt
--- events 7 (lockdown start), 8 (lockdown end) and 9 (doorbell).
+-- Denied access by result type and UTC hour of the day (see models.yml).
 SELECT
     result,
     result_label,
@@ -12,7 +9,7 @@ SELECT
     count(*) FILTER (WHERE user_id IS NULL) AS unrecognised,
     min(created_at) AS first_at,
     max(created_at) AS last_at
-FROM main.access_logs
+FROM {{ source('alocity', 'access_logs') }}
 WHERE result NOT IN (0, 7, 8, 9)
 GROUP BY ALL
 ORDER BY result, hour_utc

@@ -1,16 +1,12 @@
--- Schedule coverage per user: for every current user, the schedules they are linked to
--- directly (schedule_users), the sites those schedules belong to, and how many minutes a
--- week their windows are open (cron windows in effect now: weekdays of the Quartz cron
--- expression x duration). Users with no schedule show 0 - they cannot get in on a schedule.
--- Links through groups are not exposed by the API and are not counted.
+-- Schedule coverage per user: linked schedules and open minutes per week (see models.yml).
 WITH cron_days AS (
     SELECT
         c.id,
         c.schedule_id,
         c.time_duration,
         unnest(string_split(upper(split_part(c.cron_expression, ' ', 6)), ',')) AS part
-    FROM main.cron_schedules AS c
-    WHERE (c.start IS NULL OR c.start <= now()) AND (c."end" IS NULL OR c."end" > now())
+    FROM {{ source('alocity', 'cron_schedules') }} AS c
+    WHERE (c.start IS NULL OR c.start <= {{ as_of() }}) AND (c."end" IS NULL OR c."end" > {{ as_of() }})
 ),
 cron_week AS (
     SELECT
@@ -36,7 +32,7 @@ schedule_week AS (
         s.name,
         s.site_id,
         CAST(coalesce(sum(w.days_per_week * w.time_duration), 0) AS BIGINT) AS minutes_per_week
-    FROM main.schedules AS s
+    FROM {{ source('alocity', 'schedules') }} AS s
     LEFT JOIN cron_week AS w ON w.schedule_id = s.id
     GROUP BY s.id, s.name, s.site_id
 )
@@ -48,8 +44,8 @@ SELECT
     count(DISTINCT sw.site_id) AS sites,
     coalesce(string_agg(sw.name, ', ' ORDER BY sw.name), '') AS schedule_names,
     CAST(coalesce(sum(sw.minutes_per_week), 0) AS BIGINT) AS scheduled_minutes_per_week
-FROM main.users AS u
-LEFT JOIN main.schedule_users AS su ON su.user_id = u.id
+FROM {{ source('alocity', 'users') }} AS u
+LEFT JOIN {{ source('alocity', 'schedule_users') }} AS su ON su.user_id = u.id
 LEFT JOIN schedule_week AS sw ON sw.schedule_id = su.schedule_id
 GROUP BY u.id, u.full_name, u.email
 ORDER BY schedules, u.full_name, u.id

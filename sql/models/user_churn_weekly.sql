@@ -1,13 +1,11 @@
--- User churn per week, from the version history (history.users): users created (by their
--- created_at in Alocity), first seen by the warehouse, and deleted (a tombstone version:
--- the user disappeared from the account between two syncs), per ISO week, with the net change.
+-- User churn per ISO week, from the version history (see models.yml).
 WITH per_user AS (
     SELECT
         id,
         min(created_at) AS created_at,
         min(valid_from) AS first_seen_at,
         min(valid_from) FILTER (WHERE is_deleted) AS deleted_at
-    FROM history.users
+    FROM {{ source('alocity_history', 'users') }}
     GROUP BY id
 ),
 events AS (

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alocity_etl import data_dictionary
+from alocity_etl.analytics import dictionary as data_dictionary
 from alocity_etl.catalog import CATALOG, tables
 from alocity_etl.normalise import table_columns
 
@@ -12,7 +12,7 @@ from alocity_etl.normalise import table_columns
 def test_the_committed_dictionary_is_up_to_date() -> None:
     committed = data_dictionary.DOC_PATH.read_text(encoding="utf-8")
     assert committed == data_dictionary.generate(), (
-        "docs/data_dictionary.md is stale: run .venv/bin/python -m alocity_etl.data_dictionary"
+        "docs/data_dictionary.md is stale: run .venv/bin/python -m alocity_etl.analytics.dictionary"
     )
 
 

@@ -19,6 +19,7 @@ BAD = (ConfigError, SettingsError)
 def client_from_env(environ: dict[str, str]) -> ClientSettings:
     return Settings.from_env(environ).api.client()
 
+
 KEY = "alk_SETTINGS-TEST-KEY-0123456789"
 
 
@@ -88,9 +89,7 @@ def test_rate_limit_specs(spec: str, expected: tuple[int, float]) -> None:
 
 def test_no_rate_limit_only_for_a_local_sandbox(tmp_path: Path) -> None:
     assert parse_rate_limit("none") == parse_rate_limit(" None ") == (None, 60.0)
-    local = client_from_env(
-        env(tmp_path, ALOCITY_RATE_LIMIT="none", ALOCITY_BASE_URL="http://127.0.0.1:8")
-    )
+    local = client_from_env(env(tmp_path, ALOCITY_RATE_LIMIT="none", ALOCITY_BASE_URL="http://127.0.0.1:8"))
     assert local.rate_limit is None
     assert "no client-side limit" in local.rate_description
     with pytest.raises(BAD, match=r"ALOCITY_RATE_LIMIT=none is only for a sandbox on this machine"):

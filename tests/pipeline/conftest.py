@@ -34,7 +34,7 @@ def history(tmp_path_factory: pytest.TempPathFactory) -> Iterator[History]:
         for day in range(3):
             if day:
                 sb.admin.simulate(days=1)
-            summary = run_sync_in_process(sb, paths)
+            summary = run_sync_in_process(sb, paths, models=True)  # each sync builds the models
             summaries.append(summary)
             syncs.append(sync_ids(paths, summary))
         yield History(sb, paths, summaries, syncs)

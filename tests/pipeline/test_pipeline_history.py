@@ -69,6 +69,20 @@ def test_first_sync_lands_every_table_equal_to_ground_truth(history: History) ->
     assert table_syncs(history.paths, logs_sync)["access_logs"]["inserted"] == rec.rows_reconciled
 
 
+def test_each_sync_ends_with_every_dbt_model_built_and_its_tests_passing(history: History) -> None:
+    from alocity_etl.defs.analytics import build_analytics_assets
+
+    dbt = build_analytics_assets(str(history.paths.warehouse))  # the models and their checks
+    on_tables = [k for k in dbt.check_keys if k.asset_key not in dbt.keys]
+    assert on_tables  # the tables' own dbt tests (keys, references) are checks of the table assets
+    for summary in history.summaries:
+        assert summary.ok, summary.errors
+        assert set(summary.models) == {k.to_user_string() for k in dbt.keys}  # in the same run
+        # Every dbt test ran, none failed (the tiny account has no dangling reference either).
+        assert summary.dbt_tests.ran == len(dbt.check_keys), summary.dbt_tests.line()
+        assert summary.dbt_tests.passed == len(dbt.check_keys), summary.dbt_tests.line()
+
+
 def test_each_sync_writes_exactly_the_changes_of_the_simulated_day(history: History) -> None:
     admin = history.sb.admin
     changed_tables = set()

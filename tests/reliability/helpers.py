@@ -30,7 +30,7 @@ def sync(
     key: str | None = None,
 ):
     """One `run_sync` in this process (as the CLI does it), NOT asserting success."""
-    values = paths.env(sb, **(env or {}))
+    values = paths.env(sb, **(env or {}))  # no dbt model (Paths.env): the load path is tested
     if key is not None:
         values["ALOCITY_ACCESS_KEY"] = key
     return sync_in_process(values, select, None if days is None else last_days(days))

@@ -2,7 +2,7 @@
 a 401 loop, a malformed page). Neither the key nor any JWT the sandbox issued may appear in
 stdout/stderr, in any file under DAGSTER_HOME (run storage, event logs, compute logs,
 SQLite files scanned byte-wise), in any warehouse table (raw pages included, every table
-dumped as text), in the page journal, or in an error message.
+dumped as text), in the page journal, in dbt's log and artifacts, or in an error message.
 
 The token cache directory is the one place that holds the JWT, by design (one live token
 shared by every process: alocity_etl/client/token_cache.py); it must still never hold the
@@ -18,6 +18,7 @@ import duckdb
 import pytest
 from helpers import cli_env
 
+from alocity_etl.analytics.project import run_target_dir
 from alocity_etl.sync.journal import staging_dir
 from alocity_etl.warehouse.raw_archive import body_text
 from tests.support.pipeline import CLI, Paths, start_sandbox
@@ -79,7 +80,9 @@ def dump_warehouse(path: Path) -> str:
 
 
 def run(paths: Paths, sb, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([CLI, *args], env=cli_env(paths, sb), capture_output=True, text=True, timeout=300)
+    # With the dbt models: dbt's artifacts and log (<warehouse>.dbt/) are scanned too.
+    env = cli_env(paths, sb, ALOCITY_MODELS="on")
+    return subprocess.run([CLI, *args], env=env, capture_output=True, text=True, timeout=300)
 
 
 def test_no_secret_leaks_anywhere(fast_dir: Path, reliability_report) -> None:
@@ -135,10 +138,14 @@ def test_no_secret_leaks_anywhere(fast_dir: Path, reliability_report) -> None:
             else (0, [])
         )
         leaks += hits
+        # 3b. dbt's log and compiled SQL of the models step (<warehouse>.dbt/).
+        n_dbt, hits = scan_files(run_target_dir(paths.warehouse), secrets)
+        leaks += hits
+        assert n_dbt >= 1, "the models step left no dbt log to scan"
         # 4. The token cache holds the live JWT by design, never the key.
         n_cache, hits = scan_files(paths.cache, [KEY])
         leaks += hits
-        reliability_report.secret_places_scanned += len(outputs) + n_dagster + n_staging + n_cache + 1
+        reliability_report.secret_places_scanned += len(outputs) + n_dagster + n_staging + n_dbt + n_cache + 1
         reliability_report.secret_leaks += len(leaks)
         assert leaks == [], leaks
     finally:

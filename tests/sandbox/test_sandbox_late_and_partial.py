@@ -16,8 +16,12 @@ def _listing(api, start: datetime, end: datetime) -> list[dict]:
         got = api.payload(
             "GET",
             "access_log_page",
-            {"from": start.strftime("%Y-%m-%dT%H:%M:%SZ"), "to": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-             "pageNumber": page, "pageSize": 500},
+            {
+                "from": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "to": end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "pageNumber": page,
+                "pageSize": 500,
+            },
         )
         if not got:
             return rows

@@ -24,6 +24,7 @@ def resolve_expiry(env: dict[str, str], warehouse: Path | None = None, **kw):  #
         env = {**env, "ALOCITY_WAREHOUSE": str(warehouse)}
     return resolve(Settings.from_env(env), **kw)
 
+
 KEY = "alk_test-secret-key-value-0123456789"
 NOW = datetime(2026, 11, 28, 12, 0, tzinfo=UTC)
 

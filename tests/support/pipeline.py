@@ -64,7 +64,11 @@ class Paths:
         return self.dagster_home
 
     def env(self, sb: RunningSandbox | None, **extra: str) -> dict[str, str]:
+        """The settings of a sync of this sandbox into this warehouse. The dbt models are off
+        (ALOCITY_MODELS): these suites test the load path, and a sync's models step costs
+        seconds; the `history` syncs, the secret-hygiene sync and tests/analytics build them."""
         env = {
+            "ALOCITY_MODELS": "off",
             "ALOCITY_RATE_LIMIT": "1000/1s",
             "ALOCITY_CACHE_DIR": str(self.cache),
             "ALOCITY_WAREHOUSE": str(self.warehouse),
@@ -83,14 +87,15 @@ def run_sync_in_process(
     days: int | None = LOG_DAYS,
     select: set[str] | None = None,
     read: Read | None = None,
+    models: bool = False,
 ):
     """One `run_sync` through Dagster (execute_job, in-process executor), as the CLI does it:
     the access logs of the last `days` days ending yesterday (`--days`), or `read`, or with
-    days=None a plain sync (catch up)."""
+    days=None a plain sync (catch up); with the dbt models when `models`."""
     paths.init_dagster_home()
     if read is None and days is not None:
         read = last_days(days)
-    summary = sync_in_process(paths.env(sb), select, read)
+    summary = sync_in_process(paths.env(sb, ALOCITY_MODELS="on" if models else "off"), select, read)
     assert summary.ok, f"sync failed: {summary.errors}"
     return summary
 

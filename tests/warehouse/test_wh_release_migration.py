@@ -82,9 +82,7 @@ def test_release_warehouse_migrates_to_membership_only_history(release: tuple[Pa
             assert any(u == renamed for _, u in first & second)
         # The days the release read are in the day ledger (0008), each read complete when
         # its load began after the day had ended.
-        days = con.execute(
-            "SELECT count(*), count(complete_read_at) FROM meta.access_log_days"
-        ).fetchone()
+        days = con.execute("SELECT count(*), count(complete_read_at) FROM meta.access_log_days").fetchone()
         loads = con.execute(
             "SELECT count(DISTINCT window_start), count(DISTINCT window_start) FILTER "
             "(WHERE as_of >= window_end) FROM meta.resource_loads WHERE resource = 'access_logs'"
