@@ -29,8 +29,8 @@ from alocity_etl.analytics.dictionary import EVENT_DOC, SCD_DOC, column_descript
 from alocity_etl.analytics.project import MODELS_DIR, WAREHOUSE_DATABASE
 from alocity_etl.catalog import WriteMode, tables
 from alocity_etl.normalise import table_columns
-from alocity_etl.warehouse.quality import foreign_keys
 from alocity_etl.warehouse.layout import EVENT_COLUMNS, SCD_COLUMNS, primary_key
+from alocity_etl.warehouse.quality import foreign_keys
 
 SOURCES_PATH = MODELS_DIR / "sources.yml"
 CURRENT, HISTORY = "alocity", "alocity_history"
