@@ -133,6 +133,14 @@ VARIABLES: tuple[Variable, ...] = (
         "a day is settled once read this many days after it ended (see Access logs)",
     ),
     Variable(
+        "ALOCITY_ACCESS_LOG_RECHECK_DAYS",
+        "14",
+        (
+            "once a week a catch-up also re-reads the last this many days, settled or not, so events"
+            " uploaded later than the settle window land (counted late); `0` turns it off (see Access logs)"
+        ),
+    ),
+    Variable(
         "ALOCITY_SCHEDULE_CRON",
         "0 2 * * *",
         "when the nightly sync runs",
@@ -255,6 +263,7 @@ class SyncSettings:
     intraday_cron: str
     sync_wait_s: float  # a sync waits this long for another sync of the same warehouse
     models: bool  # the dbt models are part of the Definitions and run at the end of a sync
+    recheck_days: int = 0  # once a week a catch-up re-reads this many days back, settled or not
 
 
 @dataclass(frozen=True)
@@ -305,6 +314,7 @@ class Settings:
             intraday_cron=env.parsed("ALOCITY_INTRADAY_CRON", _cron),
             sync_wait_s=env.whole("ALOCITY_SYNC_WAIT_S", minimum=0),
             models=env.parsed("ALOCITY_MODELS", _switch),
+            recheck_days=env.whole("ALOCITY_ACCESS_LOG_RECHECK_DAYS", minimum=0),
         )
         monitoring = MonitoringSettings(
             key_expires_at=env.parsed("ALOCITY_ACCESS_KEY_EXPIRES_AT", _instant),

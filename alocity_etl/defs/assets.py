@@ -160,6 +160,8 @@ def events_metadata(events: EventsRead) -> dict[str, Any]:
         "first_day_read": MetadataValue.text(days[0].day.isoformat()) if days else MetadataValue.text(""),
         "partial_days": MetadataValue.text(", ".join(d.day.isoformat() for d in days if not d.complete)),
         "late_events": sum(d.late for d in late),
+        # The weekly deeper re-read (ALOCITY_ACCESS_LOG_RECHECK_DAYS): where it began, if made.
+        "recheck_from": MetadataValue.text(events.recheck_from.isoformat() if events.recheck_from else ""),
     }
     if late:
         out["late_by_day"] = MetadataValue.json({d.day.isoformat(): d.late for d in late})
@@ -215,6 +217,7 @@ def build_resource_asset(resource: Resource, settings: Settings, hooks: WriteHoo
                 run_id=context.run.run_id,
                 read=access_log_read(context) if partitions else None,
                 settle_days=settings.sync.settle_days,
+                recheck_days=settings.sync.recheck_days,
                 access_log_start=settings.sync.access_log_start,
                 log=context.log.info,
                 lock_timeout_s=warehouse.lock_timeout_s,

@@ -49,6 +49,7 @@ from alocity_etl.sync.read_plan import (
     catch_up_windows,
     first_unsettled,
     range_window,
+    recheck_from,
 )
 from alocity_etl.warehouse import MergeStats, Warehouse, WarehouseError, access_log_days
 from alocity_etl.warehouse.access_log_days import DayRead, day_start
@@ -73,6 +74,7 @@ class EventsRead:
     days: list[DayRead] = field(default_factory=list)
     windows: list[Window] = field(default_factory=list)
     unavailable: str | None = None
+    recheck_from: date | None = None  # a catch-up's weekly re-read began here (read_plan.py)
 
     @property
     def late(self) -> list[DayRead]:
@@ -92,11 +94,15 @@ class EventsContext:
     log: Log
     clock: Clock = utc_now
     hooks: WriteHooks = NO_HOOKS
+    recheck_days: int = 0  # ALOCITY_ACCESS_LOG_RECHECK_DAYS: a catch-up's weekly deeper re-read
 
 
-def plan(read: Read, ctx: EventsContext, wh: Warehouse, today: date) -> tuple[list[Window], bool]:
+def plan(
+    read: Read, ctx: EventsContext, wh: Warehouse, today: date, result: EventsRead | None = None
+) -> tuple[list[Window], bool]:
     """The windows `read` asks for, and whether the first one also finds where the
-    account's history starts (nothing known yet, or ALOCITY_ACCESS_LOG_START moved)."""
+    account's history starts (nothing known yet, or ALOCITY_ACCESS_LOG_START moved).
+    A catch-up's weekly re-read, when due, is noted in `result`."""
     con = wh.con
     lower = day_start(ctx.start) if ctx.start else WIDEST_WINDOW[0]
     if isinstance(read, DayRange):
@@ -121,7 +127,13 @@ def plan(read: Read, ctx: EventsContext, wh: Warehouse, today: date) -> tuple[li
         # lower bound finds the first event and reads everything after it.
         return [Window(lower, WIDEST_WINDOW[1])], True
     first = max(origin.first_event_at, lower).date()
-    return catch_up_windows(access_log_days.days(con), first, today, ctx.settle_days), False
+    ledger = access_log_days.days(con)
+    reread = recheck_from(ledger, first, today, ctx.recheck_days, ctx.clock())
+    if reread is not None:
+        ctx.log(f"access logs: weekly re-read of the days from {reread} (ALOCITY_ACCESS_LOG_RECHECK_DAYS)")
+        if result is not None:
+            result.recheck_from = reread
+    return catch_up_windows(ledger, first, today, ctx.settle_days, reread), False
 
 
 def read_events(client: AlocityClient, resource: Resource, read: Read, ctx: EventsContext) -> EventsRead:
@@ -129,7 +141,7 @@ def read_events(client: AlocityClient, resource: Resource, read: Read, ctx: Even
     result = EventsRead()
     today = ctx.clock().date()
     with Warehouse.open(ctx.warehouse_path, lock_timeout=ctx.lock_timeout_s) as wh:
-        windows, finds_origin = plan(read, ctx, wh, today)
+        windows, finds_origin = plan(read, ctx, wh, today, result)
     result.windows = windows
     for i, window in enumerate(windows):
         try:
@@ -304,10 +316,14 @@ def first_partition_day(settings: Settings, today: date | None = None) -> date:
 
 def catch_up_range(settings: Settings, today: date, lock_timeout_s: float) -> tuple[date, date]:
     """The days a catch-up run of `today` reads, as a partition range: from the first day not
-    settled (today while nothing is known) through today."""
+    settled (or the weekly re-read's first, when due; today while nothing is known) through
+    today."""
     state = recorded(settings.warehouse.path, lock_timeout_s)
     first_day = state.first_day(settings.sync.access_log_start)
-    first = first_unsettled(state.days, first_day, today, settings.sync.settle_days)
+    reread = None
+    if first_day is not None:
+        reread = recheck_from(state.days, first_day, today, settings.sync.recheck_days, utc_now())
+    first = first_unsettled(state.days, first_day, today, settings.sync.settle_days, reread)
     return min(first, today), today
 
 

@@ -108,12 +108,14 @@ def sync_resource(
     access_log_start: date | None = None,
     clock: Clock = utc_now,
     hooks: WriteHooks = NO_HOOKS,
+    recheck_days: int = 0,
 ) -> ResourceResult:
     """Fetch `resource` and write all its tables.
 
     Dimensions: the full snapshot is fetched first, then written in one transaction.
     Events (access logs): `read` (default: catch up, or exactly `window` when given) is read
-    as few listings as possible and written one UTC day per transaction (sync/events.py).
+    as few listings as possible and written one UTC day per transaction (sync/events.py);
+    a catch-up re-reads the last `recheck_days` days once a week (sync/read_plan.py).
     """
     before = client.stats.as_dict()
     with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s) as wh:
@@ -123,7 +125,16 @@ def sync_resource(
     events = None
     if resource.write_mode is WriteMode.APPEND:
         ctx = EventsContext(
-            warehouse_path, sync_id, as_of, settle_days, access_log_start, lock_timeout_s, log, clock, hooks
+            warehouse_path,
+            sync_id,
+            as_of,
+            settle_days,
+            access_log_start,
+            lock_timeout_s,
+            log,
+            clock,
+            hooks,
+            recheck_days,
         )
         events = read_events(client, resource, read or read_for_window(window), ctx)
         totals, unavailable = events.totals, events.unavailable

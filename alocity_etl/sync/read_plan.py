@@ -4,6 +4,8 @@
   event through today that is not settled (warehouse/access_log_days.py), as few
   contiguous windows as the ledger allows. The window that reaches today has no end: it
   returns today so far, and any event the API holds after that, in the same listing.
+  Once a week (`recheck_from`) it also re-reads the last ALOCITY_ACCESS_LOG_RECHECK_DAYS
+  days, settled or not: events uploaded later than the settle window land then, counted late.
 * **Range** (``--days``, ``--since/--until``, ``--full-refresh``, a backfill from the UI):
   exactly those days, settled or not.
 * **Intraday** (the 15-minute schedule): the events newer than the newest one stored. It
@@ -21,6 +23,8 @@ from alocity_etl.catalog import WIDEST_WINDOW
 from alocity_etl.warehouse.access_log_days import DayState, day_start
 
 OPEN_END = WIDEST_WINDOW[1]
+# How often a catch-up re-reads the last ALOCITY_ACCESS_LOG_RECHECK_DAYS days, settled or not.
+RECHECK_EVERY = timedelta(days=7)
 
 
 @dataclass(frozen=True)
@@ -75,20 +79,48 @@ Read = CatchUp | DayRange | Intraday | Span
 
 
 def unsettled_days(
-    ledger: dict[date, DayState], first_day: date, today: date, settle_days: int
+    ledger: dict[date, DayState],
+    first_day: date,
+    today: date,
+    settle_days: int,
+    reread_from: date | None = None,
 ) -> list[date]:
-    """Days first_day..today that are not settled."""
+    """Days first_day..today that are not settled, and every day from `reread_from` on."""
     days = [first_day + timedelta(days=i) for i in range((today - first_day).days + 1)]
-    return [d for d in days if d not in ledger or not ledger[d].settled(settle_days)]
+    return [
+        d
+        for d in days
+        if d not in ledger or not ledger[d].settled(settle_days) or (reread_from and d >= reread_from)
+    ]
+
+
+def recheck_from(
+    ledger: dict[date, DayState], first_day: date, today: date, recheck_days: int, now: datetime
+) -> date | None:
+    """The first day of a deeper re-read this catch-up owes (None: none due, or
+    recheck_days = 0): the last `recheck_days` days before today, once one of those already
+    read was last read `RECHECK_EVERY` ago or more. Due is judged from the ledger alone, so a
+    re-read missed (the machine off that night) is made by the next catch-up."""
+    if recheck_days <= 0:
+        return None
+    start = max(first_day, today - timedelta(days=recheck_days))
+    reads = [s.last_read_at for d, s in ledger.items() if start <= d < today]
+    if not reads or now - min(reads) < RECHECK_EVERY:
+        return None
+    return start
 
 
 def catch_up_windows(
-    ledger: dict[date, DayState], first_day: date, today: date, settle_days: int
+    ledger: dict[date, DayState],
+    first_day: date,
+    today: date,
+    settle_days: int,
+    reread_from: date | None = None,
 ) -> list[Window]:
-    """Contiguous runs of unsettled days, one window each; the run that reaches today has no
-    end (today is never settled, so there always is one)."""
+    """Contiguous runs of unsettled days (and every day from `reread_from` on), one window
+    each; the run that reaches today has no end (today is never settled, so there always is one)."""
     runs: list[list[date]] = []
-    for day in unsettled_days(ledger, first_day, today, settle_days):
+    for day in unsettled_days(ledger, first_day, today, settle_days, reread_from):
         if runs and runs[-1][-1] + timedelta(days=1) == day:
             runs[-1].append(day)
         else:
@@ -104,11 +136,15 @@ def range_window(first: date, last: date | None) -> Window:
 
 
 def first_unsettled(
-    ledger: dict[date, DayState], first_day: date | None, today: date, settle_days: int
+    ledger: dict[date, DayState],
+    first_day: date | None,
+    today: date,
+    settle_days: int,
+    reread_from: date | None = None,
 ) -> date:
     """The first day a catch-up reads (today when nothing is known yet): where its partition
     range starts."""
     if first_day is None:
         return today
-    days = unsettled_days(ledger, first_day, today, settle_days)
+    days = unsettled_days(ledger, first_day, today, settle_days, reread_from)
     return days[0] if days else today
