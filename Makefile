@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: sync test lint ui sandbox bench clean
+.PHONY: sync test year lint ui sandbox bench clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -20,6 +20,9 @@ test: $(STAMP)  ## Command 2: lint, the layer rules and the whole test suite
 	$(BIN)/ruff check alocity_etl tests benchmarks
 	$(BIN)/lint-imports
 	$(BIN)/pytest
+
+year: $(STAMP)  ## The simulated year (tests/year, marker `year`, ~half an hour): writes reports/year.json
+	$(BIN)/pytest -m year tests/year -s -p no:cacheprovider
 
 ui: $(STAMP)
 	DAGSTER_HOME=$(CURDIR)/dagster_home $(BIN)/dagster dev -w workspace.yaml
