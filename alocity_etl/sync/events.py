@@ -322,7 +322,9 @@ def catch_up_range(settings: Settings, today: date, lock_timeout_s: float) -> tu
     first_day = state.first_day(settings.sync.access_log_start)
     reread = None
     if first_day is not None:
-        reread = recheck_from(state.days, first_day, today, settings.sync.recheck_days, utc_now())
+        # Judged as of `today` (a tick evaluated for a past day is not owed a later re-read).
+        now = min(utc_now(), day_start(today) + timedelta(days=1))
+        reread = recheck_from(state.days, first_day, today, settings.sync.recheck_days, now)
     first = first_unsettled(state.days, first_day, today, settings.sync.settle_days, reread)
     return min(first, today), today
 
