@@ -134,10 +134,11 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "ALOCITY_ACCESS_LOG_RECHECK_DAYS",
-        "14",
+        "21",
         (
             "once a week a catch-up also re-reads the last this many days, settled or not, so events"
-            " uploaded later than the settle window land (counted late); `0` turns it off (see Access logs)"
+            " uploaded up to this many days less 7 late land (counted late); `0` turns it off (see Access"
+            " logs)"
         ),
     ),
     Variable(

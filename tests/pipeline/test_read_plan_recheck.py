@@ -63,7 +63,7 @@ def test_a_due_recheck_makes_one_open_window_from_its_first_day() -> None:
 
 
 def test_the_setting_is_a_whole_number_of_days() -> None:
-    assert Settings.from_env({}).sync.recheck_days == 14
+    assert Settings.from_env({}).sync.recheck_days == 21
     assert Settings.from_env({"ALOCITY_ACCESS_LOG_RECHECK_DAYS": "0"}).sync.recheck_days == 0
     with pytest.raises(SettingsError, match="ALOCITY_ACCESS_LOG_RECHECK_DAYS"):
         Settings.from_env({"ALOCITY_ACCESS_LOG_RECHECK_DAYS": "a week"})

@@ -103,8 +103,8 @@ class YearPlan:
             if rng.random() < 0.8:  # most days: a controller's buffer within the settle window
                 ups.append(Upload(rng.randint(1, 4), rng.randint(1, 3)))
             plan.uploads[day] = ups
-        # A few uploads later than the settle window (4-12 days late): a weekly re-read of
-        # 14 days finds them.
+        # A few uploads later than the settle window (5-12 days late): the weekly re-read of
+        # 21 days finds anything up to 14 days late within a week.
         for day in rng.sample(range(20, n - 10), max(2, round(n / 45))):
             plan.uploads[day].append(Upload(rng.randint(2, 5), rng.randint(5, 12)))
         plan.intraday = {d for d in range(1, n) if rng.random() < 0.1 and d not in off}

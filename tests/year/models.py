@@ -15,7 +15,7 @@ from typing import Any
 from tests.support.reconcile import canonical, parse_ts, table_spec
 
 SETTLE_DAYS = 3
-RECHECK_DAYS = 14
+RECHECK_DAYS = 21
 RECHECK_EVERY = timedelta(days=7)
 
 
