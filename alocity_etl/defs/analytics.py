@@ -28,10 +28,12 @@ from dagster import (
     AssetKey,
     AssetSelection,
     AssetSpec,
+    BackfillPolicy,
     DagsterRunStatus,
     DefaultSensorStatus,
     Failure,
     MaterializeResult,
+    MetadataValue,
     RunRequest,
     RunStatusSensorContext,
     TableColumn,
@@ -44,6 +46,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtP
 
 from alocity_etl.analytics.dbt_run import BuildResult, build, ensure_manifest
 from alocity_etl.analytics.project import PROJECT_DIR, SCHEMA
+from alocity_etl.defs.accounts import PARTITION, RANGE_END, RANGE_START, accounts_of
 from alocity_etl.defs.assets import DBT_TEST_ID, MODELS_GROUP, POOL
 from alocity_etl.defs.resources import WarehouseResource
 from alocity_etl.warehouse import Warehouse
@@ -150,10 +153,58 @@ def _events(
         )
 
 
-def build_analytics_assets(warehouse_path: str, project_dir: Path = PROJECT_DIR):
+def _accounts_events(
+    context: AssetExecutionContext, results: dict[str, BuildResult], warehouses: dict[str, WarehouseResource]
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    """With an accounts file: one materialization per model and one result per test for the
+    run's accounts together (a test passes when it passes on every account)."""
+    rows: dict[str, dict[str, int]] = {}
+    for account, result in results.items():
+        built = [m.name for m in result.models if m.status == "success"]
+        for name, meta in _tables(warehouses[account], built).items():
+            rows.setdefault(name, {})[account] = meta["dagster/row_count"]
+    for name, per in rows.items():
+        yield MaterializeResult(
+            asset_key=AssetKey(name),
+            metadata={"dagster/row_count": sum(per.values()), "by_account": MetadataValue.json(per)},
+        )
+    checks = {k.name: k for k in context.selected_asset_check_keys}
+    outcomes: dict[str, list[tuple[str, Any]]] = {}
+    for account, result in results.items():
+        for t in result.tests:
+            if t.name in checks and t.status != "skipped":
+                outcomes.setdefault(t.name, []).append((account, t))
+    for name, per in outcomes.items():
+        bad = [(a, t) for a, t in per if t.status != "pass"]
+        worst = "fail" if any(t.status != "warn" for _, t in bad) else "warn"
+        yield AssetCheckResult(
+            asset_key=checks[name].asset_key,
+            check_name=name,
+            passed=not bad,
+            severity=AssetCheckSeverity.WARN if worst == "warn" else AssetCheckSeverity.ERROR,
+            description="; ".join(f"{a}: {t.message}" for a, t in bad) or None,
+            metadata={
+                DBT_TEST_ID: per[0][1].unique_id,
+                "dbt/status": "pass" if not bad else worst,
+                "failed_rows": sum(t.failures or 0 for _, t in bad),
+            },
+        )
+
+
+def build_analytics_assets(
+    warehouse_path: str,
+    project_dir: Path = PROJECT_DIR,
+    accounts: dict[str, WarehouseResource] | None = None,
+    partitions=None,
+):
     """The dbt models as one multi-asset, from the project's manifest (parsed now if missing
-    or stale). ``project_dir``: another copy of the project (tests)."""
+    or stale). ``project_dir``: another copy of the project (tests). With an accounts file,
+    ``accounts`` (each account's warehouse) and ``partitions`` (account x day): a run builds
+    the models of each of its accounts, one after another (dbt runs one build per process
+    at a time)."""
     manifest = ensure_manifest(warehouse_path, project_dir)
+    if accounts:
+        return _accounts_models(manifest, project_dir, accounts, partitions)
 
     @dbt_assets(
         manifest=manifest,
@@ -189,6 +240,45 @@ def build_analytics_assets(warehouse_path: str, project_dir: Path = PROJECT_DIR)
     return analytics_models
 
 
+def _accounts_models(manifest, project_dir: Path, accounts: dict[str, WarehouseResource], partitions):
+    @dbt_assets(
+        manifest=manifest,
+        project=DbtProject(project_dir=project_dir),
+        dagster_dbt_translator=AlocityDbtTranslator(),
+        name="analytics_models",
+        pool=POOL,
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run(),
+    )
+    def analytics_models(context: AssetExecutionContext):
+        chosen = sorted(k.path[-1] for k in context.selected_asset_keys)
+        if not chosen:
+            context.log.info("no analytics model selected: dbt does not run (its tests run with the models)")
+            return
+        every = {k.path[-1] for k in context.assets_def.keys}
+        results: dict[str, BuildResult] = {}
+        for account in accounts_of(context):
+            wh = accounts[account]
+            Warehouse.open(wh.path, lock_timeout=wh.lock_timeout_s).close()
+            results[account] = build(
+                wh.path,
+                None if set(chosen) == every else chosen,
+                log=context.log.debug,
+                project_dir=project_dir,
+            )
+            r = results[account]
+            context.log.info(
+                f"{account}: dbt build {r.seconds:.1f} s, {sum(m.status == 'success' for m in r.models)} of "
+                f"{len(r.models)} models built"
+            )
+        yield from _accounts_events(context, results, accounts)
+        failed = [f"{a}: {r.failure()}" for a, r in results.items() if not r.success]
+        if failed:
+            raise Failure(description="; ".join(failed))
+
+    return analytics_models
+
+
 def build_refresh(analytics_models) -> tuple[Any, Any]:
     """The job ``refresh_models`` (every model, and the tables' dbt tests that run with them)
     and the sensor that starts it after each successful per-kind sync run."""
@@ -210,6 +300,11 @@ def build_refresh(analytics_models) -> tuple[Any, Any]:
     def refresh_models_after_sync(context: RunStatusSensorContext):
         if context.dagster_run.job_name not in SYNC_JOBS:
             return None
-        return RunRequest(run_key=f"models-after-{context.dagster_run.run_id}")
+        # With accounts the models are partitioned too: the same accounts and days as the sync.
+        tags = {k: v for k, v in context.dagster_run.tags.items() if k in (RANGE_START, RANGE_END, PARTITION)}
+        partitioned = analytics_models.partitions_def is not None
+        return RunRequest(
+            run_key=f"models-after-{context.dagster_run.run_id}", tags=tags if partitioned else {}
+        )
 
     return job, refresh_models_after_sync
