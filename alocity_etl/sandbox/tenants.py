@@ -210,8 +210,10 @@ class MultiSandbox:
                 raise ValueError(f"bad account name {name!r}: use letters, digits, '_' or '-' (1-64)")
         self.configs = dict(configs)
         self.sandboxes = {name: Sandbox(cfg) for name, cfg in self.configs.items()}
+        first = next(iter(self.sandboxes.values())).state
         seen: dict[str, str] = {}
         for name, sb in self.sandboxes.items():
+            sb.state.share_wall_clock(first)
             key = _current_key(sb.state)
             if key in seen:  # the login could not tell the two accounts apart
                 raise ValueError(f"accounts {seen[key]!r} and {name!r} have the same access key")
