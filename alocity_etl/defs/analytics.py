@@ -28,7 +28,6 @@ from dagster import (
     AssetKey,
     AssetSelection,
     AssetSpec,
-    BackfillPolicy,
     DagsterRunStatus,
     DefaultSensorStatus,
     Failure,
@@ -44,9 +43,9 @@ from dagster import (
 )
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
-from alocity_etl.analytics.dbt_run import BuildResult, build, ensure_manifest
+from alocity_etl.analytics.dbt_run import BuildResult, build, build_many, ensure_manifest
 from alocity_etl.analytics.project import PROJECT_DIR, SCHEMA
-from alocity_etl.defs.accounts import PARTITION, RANGE_END, RANGE_START, accounts_of
+from alocity_etl.defs.accounts import ACCOUNTS_TAG, run_accounts
 from alocity_etl.defs.assets import DBT_TEST_ID, MODELS_GROUP, POOL
 from alocity_etl.defs.resources import WarehouseResource
 from alocity_etl.warehouse import Warehouse
@@ -195,16 +194,14 @@ def build_analytics_assets(
     warehouse_path: str,
     project_dir: Path = PROJECT_DIR,
     accounts: dict[str, WarehouseResource] | None = None,
-    partitions=None,
 ):
     """The dbt models as one multi-asset, from the project's manifest (parsed now if missing
     or stale). ``project_dir``: another copy of the project (tests). With an accounts file,
-    ``accounts`` (each account's warehouse) and ``partitions`` (account x day): a run builds
-    the models of each of its accounts, one after another (dbt runs one build per process
-    at a time)."""
+    ``accounts`` (each account's warehouse): a run builds the models of each account its
+    partition tags cover, in worker processes (`build_many`)."""
     manifest = ensure_manifest(warehouse_path, project_dir)
     if accounts:
-        return _accounts_models(manifest, project_dir, accounts, partitions)
+        return _accounts_models(manifest, project_dir, accounts)
 
     @dbt_assets(
         manifest=manifest,
@@ -240,15 +237,13 @@ def build_analytics_assets(
     return analytics_models
 
 
-def _accounts_models(manifest, project_dir: Path, accounts: dict[str, WarehouseResource], partitions):
+def _accounts_models(manifest, project_dir: Path, accounts: dict[str, WarehouseResource]):
     @dbt_assets(
         manifest=manifest,
         project=DbtProject(project_dir=project_dir),
         dagster_dbt_translator=AlocityDbtTranslator(),
         name="analytics_models",
         pool=POOL,
-        partitions_def=partitions,
-        backfill_policy=BackfillPolicy.single_run(),
     )
     def analytics_models(context: AssetExecutionContext):
         chosen = sorted(k.path[-1] for k in context.selected_asset_keys)
@@ -256,21 +251,20 @@ def _accounts_models(manifest, project_dir: Path, accounts: dict[str, WarehouseR
             context.log.info("no analytics model selected: dbt does not run (its tests run with the models)")
             return
         every = {k.path[-1] for k in context.assets_def.keys}
+        chosen_accounts = run_accounts(context.run.tags, sorted(accounts))
+        for account in chosen_accounts:  # wait, as the loads do, for a reader to let go
+            Warehouse.open(accounts[account].path, lock_timeout=accounts[account].lock_timeout_s).close()
         results: dict[str, BuildResult] = {}
-        for account in accounts_of(context):
-            wh = accounts[account]
-            Warehouse.open(wh.path, lock_timeout=wh.lock_timeout_s).close()
-            results[account] = build(
-                wh.path,
-                None if set(chosen) == every else chosen,
-                log=context.log.debug,
-                project_dir=project_dir,
-            )
-            r = results[account]
+        paths = {a: accounts[a].path for a in chosen_accounts}
+        for account, r in build_many(
+            paths, None if set(chosen) == every else chosen, project_dir=project_dir
+        ):
+            results[account] = r
             context.log.info(
                 f"{account}: dbt build {r.seconds:.1f} s, {sum(m.status == 'success' for m in r.models)} of "
                 f"{len(r.models)} models built"
             )
+        results = {a: results[a] for a in chosen_accounts}  # the accounts' order, not finishing order
         yield from _accounts_events(context, results, accounts)
         failed = [f"{a}: {r.failure()}" for a, r in results.items() if not r.success]
         if failed:
@@ -279,7 +273,7 @@ def _accounts_models(manifest, project_dir: Path, accounts: dict[str, WarehouseR
     return analytics_models
 
 
-def build_refresh(analytics_models) -> tuple[Any, Any]:
+def build_refresh(analytics_models, accounts: list[str] | None = None) -> tuple[Any, Any]:
     """The job ``refresh_models`` (every model, and the tables' dbt tests that run with them)
     and the sensor that starts it after each successful per-kind sync run."""
     on_tables = [k for k in analytics_models.check_keys if k.asset_key not in analytics_models.keys]
@@ -300,11 +294,9 @@ def build_refresh(analytics_models) -> tuple[Any, Any]:
     def refresh_models_after_sync(context: RunStatusSensorContext):
         if context.dagster_run.job_name not in SYNC_JOBS:
             return None
-        # With accounts the models are partitioned too: the same accounts and days as the sync.
-        tags = {k: v for k, v in context.dagster_run.tags.items() if k in (RANGE_START, RANGE_END, PARTITION)}
-        partitioned = analytics_models.partitions_def is not None
-        return RunRequest(
-            run_key=f"models-after-{context.dagster_run.run_id}", tags=tags if partitioned else {}
-        )
+        tags = {}
+        if accounts:  # the same accounts as the sync
+            tags = {ACCOUNTS_TAG: ",".join(run_accounts(context.dagster_run.tags, accounts))}
+        return RunRequest(run_key=f"models-after-{context.dagster_run.run_id}", tags=tags)
 
     return job, refresh_models_after_sync

@@ -26,7 +26,7 @@ from dagster import (
 
 from alocity_etl.catalog import API_PREFIX, CATALOG, ENDPOINTS, ChildTable, Resource, WriteMode
 from alocity_etl.client import AlocityClient
-from alocity_etl.defs.accounts import account_days, accounts_of, each_account
+from alocity_etl.defs.accounts import account_days, accounts_of, each_account, run_accounts
 from alocity_etl.defs.checks import with_freshness_policy
 from alocity_etl.defs.resources import AccountsSyncGuard, AlocityApi, SyncGuard, WarehouseResource
 from alocity_etl.settings import Settings
@@ -221,7 +221,7 @@ def build_resource_asset(
     resource: Resource, settings: Settings, hooks: WriteHooks = NO_HOOKS, shared_partitions=None
 ):
     """The multi-asset of one resource. With an accounts file, `shared_partitions` (account x
-    day, defs/accounts.py) partitions every table, and a run syncs each of its accounts."""
+    day, defs/accounts.py) partitions the access logs, and a run syncs each of its accounts."""
     if settings.multi_account:
         return _accounts_asset(resource, settings, hooks, shared_partitions)
     partitions = None
@@ -272,9 +272,16 @@ def build_resource_asset(
     return _asset
 
 
-def _accounts_asset(resource: Resource, settings: Settings, hooks: WriteHooks, partitions):
+def _accounts_asset(resource: Resource, settings: Settings, hooks: WriteHooks, account_days_def):
+    events = resource.write_mode is WriteMode.APPEND
+    # Dimensions stay unpartitioned: Dagster records a materialization per partition, and a
+    # dimension's account x day partitions would be every table x every account x every day
+    # of a catch-up (a first sync of 50 accounts: ~57,000 events, 13 minutes of bookkeeping
+    # before the first request). The run's tags say which accounts a dimension step syncs.
+    partitions = account_days_def if events else None
     specs = [_spec(resource, None, partitions)] + [_spec(resource, c, partitions) for c in resource.children]
     specs = [with_freshness_policy(spec, settings) for spec in specs]
+    names = settings.account_names()
 
     @multi_asset(
         name=f"load_{resource.name}",
@@ -282,12 +289,12 @@ def _accounts_asset(resource: Resource, settings: Settings, hooks: WriteHooks, p
         pool=POOL,
         op_tags={PRIORITY_TAG: str(priority(resource))},
         partitions_def=partitions,
-        backfill_policy=BackfillPolicy.single_run(),
+        backfill_policy=BackfillPolicy.single_run() if events else None,
         description=f"Fetch {resource.name} from each account of the run and write its tables.",
     )
     def _asset(context: AssetExecutionContext, accounts_sync_guard: AccountsSyncGuard):
         del accounts_sync_guard  # held for the run
-        read = access_log_read(context) if resource.write_mode is WriteMode.APPEND else None
+        read = access_log_read(context) if events else None
 
         def one(name: str) -> ResourceResult:
             account = settings.for_account(name)
@@ -306,7 +313,8 @@ def _accounts_asset(resource: Resource, settings: Settings, hooks: WriteHooks, p
                     hooks=hooks,
                 )
 
-        results = each_account(accounts_of(context), one)
+        accounts = accounts_of(context) if events else run_accounts(context.run.tags, names)
+        results = each_account(accounts, one)
         failed = {n: r for n, r in results.items() if isinstance(r, BaseException)}
         for name, r in results.items():
             if not isinstance(r, BaseException) and r.unavailable:

@@ -23,7 +23,7 @@ def build_definitions(settings: Settings, hooks: WriteHooks = NO_HOOKS) -> Defin
     jobs = build_jobs(settings)
     checks = build_checks(settings)
     monitoring = build_monitoring(settings)
-    # With an accounts file every table and model is partitioned by account x day.
+    # With an accounts file the access logs are partitioned by account x day.
     partitions = account_days(settings) if settings.multi_account else None
     models, model_jobs, model_sensors = [], [], []
     if settings.sync.models:  # off: dbt is not even imported (~2.5 s less per process)
@@ -34,14 +34,10 @@ def build_definitions(settings: Settings, hooks: WriteHooks = NO_HOOKS) -> Defin
                 a.name: WarehouseResource(path=a.warehouse.path, lock_timeout_s=a.warehouse.lock_timeout_s)
                 for a in settings.accounts
             }
-            models = [
-                build_analytics_assets(
-                    settings.accounts[0].warehouse.path, accounts=accounts, partitions=partitions
-                )
-            ]
+            models = [build_analytics_assets(settings.accounts[0].warehouse.path, accounts=accounts)]
         else:
             models = [build_analytics_assets(settings.warehouse.path)]
-        refresh_job, refresh_sensor = build_refresh(models[0])
+        refresh_job, refresh_sensor = build_refresh(models[0], settings.account_names() or None)
         model_jobs, model_sensors = [refresh_job], [refresh_sensor]
     return Definitions(
         assets=[
