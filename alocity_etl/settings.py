@@ -16,12 +16,13 @@ import os
 import re
 import sys
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from alocity_etl.accounts import AccountEntry, AccountsFileError, read_accounts_file
 from alocity_etl.client import ClientSettings, ConfigError, Secret
 from alocity_etl.client.settings import parse_rate_limit, validate_base_url, validate_state_url
 
@@ -81,6 +82,15 @@ VARIABLES: tuple[Variable, ...] = (
             " one line; never a silent fallback to files"
         ),
         "(none: files in `ALOCITY_CACHE_DIR`)",
+    ),
+    Variable(
+        "ALOCITY_ACCOUNTS_FILE",
+        "",
+        (
+            "a TOML file of several accounts, each with its own key variable, budget and warehouse"
+            " file ([docs/accounts.md](docs/accounts.md)); unset: the one account of"
+            " `ALOCITY_ACCESS_KEY`"
+        ),
     ),
     Variable(
         "ALOCITY_CONNECT_TIMEOUT",
@@ -165,6 +175,14 @@ VARIABLES: tuple[Variable, ...] = (
         "ALOCITY_SYNC_WAIT_S",
         "3600",
         "seconds a sync waits for another sync of the same warehouse before it is refused",
+    ),
+    Variable(
+        "ALOCITY_ACCOUNTS_PER_RUN",
+        "50",
+        (
+            "with an accounts file: how many accounts one run syncs side by side (in one process,"
+            " each at its own budget); 1 on a cluster, so each account is a run of its own"
+        ),
     ),
     Variable(
         "ALOCITY_MODELS",
@@ -264,6 +282,7 @@ class SyncSettings:
     intraday_cron: str
     sync_wait_s: float  # a sync waits this long for another sync of the same warehouse
     models: bool  # the dbt models are part of the Definitions and run at the end of a sync
+    accounts_per_run: int  # with an accounts file: accounts one run syncs side by side
     recheck_days: int = 0  # once a week a catch-up re-reads this many days back, settled or not
 
 
@@ -278,11 +297,57 @@ class MonitoringSettings:
 
 
 @dataclass(frozen=True)
+class Account:
+    """One account of the accounts file: its client settings, its own warehouse file, where its
+    key comes from, and its key's dates (for the expiry warnings)."""
+
+    name: str
+    api: ApiSettings
+    warehouse: WarehouseSettings
+    key_env: str  # the variable holding its access key
+    key_expires_at: datetime | None
+    key_created_at: datetime | None
+
+
+@dataclass(frozen=True)
 class Settings:
     api: ApiSettings
     warehouse: WarehouseSettings
     sync: SyncSettings
     monitoring: MonitoringSettings
+    # ALOCITY_ACCOUNTS_FILE's accounts, in name order; () = the one account of ALOCITY_ACCESS_KEY.
+    accounts: tuple[Account, ...] = ()
+    account: str | None = None  # set by `for_account`: whose settings these are
+
+    @property
+    def multi_account(self) -> bool:
+        return bool(self.accounts)
+
+    def account_names(self) -> list[str]:
+        return [a.name for a in self.accounts]
+
+    def for_account(self, name: str) -> Settings:
+        """The settings of one account of the file, shaped as a single account's: everything
+        that syncs, queries or monitors one account takes these."""
+        for a in self.accounts:
+            if a.name == name:
+                monitoring = replace(
+                    self.monitoring, key_expires_at=a.key_expires_at, key_created_at=a.key_created_at
+                )
+                return replace(
+                    self, api=a.api, warehouse=a.warehouse, monitoring=monitoring, accounts=(), account=name
+                )
+        known = ", ".join(self.account_names()) or "(none: ALOCITY_ACCOUNTS_FILE is not set)"
+        raise SettingsError(f"unknown account {name!r}; the accounts file has {known}")
+
+    def require_keys(self, names: list[str] | None = None) -> None:
+        """Before a sync: every account it syncs has its key in the environment."""
+        for a in self.accounts:
+            if (names is None or a.name in names) and not a.api.access_key.reveal().strip():
+                raise SettingsError(
+                    f"account {a.name}: {a.key_env} is not set; export it with that account's access key "
+                    "(the accounts file names the variable in access_key_env)"
+                )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -315,6 +380,7 @@ class Settings:
             intraday_cron=env.parsed("ALOCITY_INTRADAY_CRON", _cron),
             sync_wait_s=env.whole("ALOCITY_SYNC_WAIT_S", minimum=0),
             models=env.parsed("ALOCITY_MODELS", _switch),
+            accounts_per_run=env.whole("ALOCITY_ACCOUNTS_PER_RUN", minimum=1),
             recheck_days=env.whole("ALOCITY_ACCESS_LOG_RECHECK_DAYS", minimum=0),
         )
         monitoring = MonitoringSettings(
@@ -325,7 +391,66 @@ class Settings:
             freshness_max_age_hours=env.number("ALOCITY_FRESHNESS_MAX_AGE_HOURS"),
             access_log_freshness_cron=env.parsed("ALOCITY_ACCESS_LOG_FRESHNESS_CRON", _cron),
         )
-        return cls(api, warehouse, sync, monitoring)
+        accounts_file = env.text("ALOCITY_ACCOUNTS_FILE")
+        accounts: tuple[Account, ...] = ()
+        if accounts_file:
+            try:
+                entries = read_accounts_file(Path(accounts_file).expanduser())
+            except AccountsFileError as exc:
+                raise SettingsError(str(exc)) from None
+            accounts = tuple(_account(e, api, warehouse, env) for e in entries)
+            _distinct_warehouses(accounts)
+        return cls(api, warehouse, sync, monitoring, accounts)
+
+
+def _account(entry: AccountEntry, api: ApiSettings, warehouse: WarehouseSettings, env: _Reader) -> Account:
+    """One entry of the accounts file as settings: its own key, URL, budget, token cache and
+    warehouse file; everything else as the environment says for every account."""
+
+    def checked(what: str, value: str, check: Callable[[str], object]) -> None:
+        try:
+            check(value)
+        except (ConfigError, ValueError) as exc:
+            reason = str(exc).split(" ", 1)[1] if str(exc).startswith("ALOCITY_") else str(exc)
+            raise SettingsError(f"account {entry.name}: {what} {reason}") from None
+
+    base_url = entry.base_url or api.base_url
+    rate = entry.rate_limit or api.rate_limit
+    checked("base_url", base_url, validate_base_url)
+    checked("rate_limit", rate, parse_rate_limit)
+    path = entry.warehouse or str(Path(warehouse.path).parent / f"{entry.name}.duckdb")
+    dates = {}
+    for key in ("key_expires_at", "key_created_at"):
+        raw = getattr(entry, key) or ""
+        try:
+            dates[key] = _instant(raw)
+        except ValueError as exc:
+            raise SettingsError(f"account {entry.name}: {key}={raw!r} {exc}") from None
+    return Account(
+        name=entry.name,
+        api=replace(
+            api,
+            access_key=Secret(env.raw(entry.access_key_env)),
+            base_url=validate_base_url(base_url),
+            rate_limit=rate,
+            cache_dir=api.cache_dir / entry.name,
+        ),
+        warehouse=replace(warehouse, path=path),
+        key_env=entry.access_key_env,
+        **dates,
+    )
+
+
+def _distinct_warehouses(accounts: tuple[Account, ...]) -> None:
+    seen: dict[Path, str] = {}
+    for a in accounts:
+        where = Path(a.warehouse.path).expanduser().resolve()
+        if where in seen:
+            raise SettingsError(
+                f"accounts {seen[where]} and {a.name} share the warehouse file {a.warehouse.path}; "
+                "give each its own `warehouse` in the accounts file (or drop it for <name>.duckdb)"
+            )
+        seen[where] = a.name
 
 
 # ---------------------------------------------------------------- reading and checking

@@ -225,3 +225,35 @@ def _node(r: Any) -> NodeResult:
         failures=r.failures,
         seconds=float(r.execution_time or 0.0),
     )
+
+
+def _build_in_worker(warehouse: str, select: list[str] | None, project_dir: Path) -> BuildResult:
+    return build(warehouse, select, project_dir=project_dir)
+
+
+def build_many(
+    warehouses: Mapping[str, str],
+    select: list[str] | None = None,
+    workers: int | None = None,
+    project_dir: Path = PROJECT_DIR,
+) -> Iterator[tuple[str, BuildResult]]:
+    """``dbt build`` on several warehouses (one per account), each result as it finishes.
+
+    dbt's runner is one build per process at a time and a build is CPU-bound (~4 s for a
+    small account), so many accounts are built in worker processes, one per core: 50
+    accounts took ~200 s one after another. The workers start fresh (spawn: no copy of this
+    process's threads and open files) and load dbt once each."""
+    import concurrent.futures
+    import multiprocessing
+
+    names = list(warehouses)
+    workers = max(1, min(workers or os.cpu_count() or 1, len(names)))
+    if workers == 1:
+        for name in names:
+            yield name, build(warehouses[name], select, project_dir=project_dir)
+        return
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
+        futures = {pool.submit(_build_in_worker, warehouses[n], select, project_dir): n for n in names}
+        for fut in concurrent.futures.as_completed(futures):
+            yield futures[fut], fut.result()

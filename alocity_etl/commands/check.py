@@ -37,6 +37,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
         "(note: logging in then kills the token other processes share)",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log retries and logins to stderr")
+    parser.add_argument("--account", metavar="NAME", help="with an accounts file: check this account")
 
 
 def _probe(client: AlocityClient, endpoint: str, params: dict[str, Any] | None = None) -> Any:
@@ -106,7 +107,18 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "no_shared_cache", False):
             overrides["cache_dir"] = tempfile.mkdtemp(prefix="alocity-check-")
             overrides["state_url"] = None
-        settings = replace(Settings.from_env().api.client(), **overrides)
+        env = Settings.from_env()
+        if env.multi_account or getattr(args, "account", None):
+            if not env.multi_account:
+                raise SettingsError("--account needs an accounts file (set ALOCITY_ACCOUNTS_FILE)")
+            if not args.account:
+                names = ", ".join(env.account_names())
+                raise SettingsError(f"several accounts ({names}): pass --account NAME")
+            env = env.for_account(args.account)
+            env.require_keys()
+            if not env.api.access_key.reveal().strip():
+                raise SettingsError(f"account {args.account}: its key variable is not set")
+        settings = replace(env.api.client(), **overrides)
         with AlocityClient(settings) as client:
             lines = _report(client, settings)
         out.write("\n".join(lines) + "\n")

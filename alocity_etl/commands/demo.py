@@ -1,6 +1,7 @@
 """`alocity-etl demo` (README command 1): a full sync into DuckDB.
 
-Against the configured account when ALOCITY_ACCESS_KEY is set (ALOCITY_BASE_URL: its host);
+Against the configured account when ALOCITY_ACCESS_KEY is set (ALOCITY_BASE_URL: its host), or
+the accounts of ALOCITY_ACCOUNTS_FILE;
 otherwise against the embedded sandbox (preset `small`), whose rate window is
 compressed so the demo shows the rate-limit-aware fetcher at work in under a minute.
 """
@@ -29,12 +30,15 @@ def configure(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     try:
-        configured = Settings.from_env().api
+        env_settings = Settings.from_env()
     except SettingsError as exc:
         print(f"alocity-etl demo: {exc}", file=sys.stderr)
         return 2
+    configured = env_settings.api
     with ExitStack() as stack:
-        if configured.access_key:
+        if env_settings.multi_account:
+            print(f"Syncing the accounts of ALOCITY_ACCOUNTS_FILE: {', '.join(env_settings.account_names())}")
+        elif configured.access_key:
             print(f"Syncing the account at {configured.base_url}")
         else:
             from alocity_etl.sandbox import Sandbox, SandboxConfig

@@ -26,6 +26,7 @@ from alocity_etl.commands.sql import (
     refuse_writes,
     run_statements,
     split,
+    target_error,
 )
 
 HELP = """SQL ends with ';' and may span lines. Dot commands:
@@ -70,6 +71,8 @@ class Session:
                 write=self.args.write,
                 lock_timeout=self.args.lock_timeout,
                 notify=self.notify,
+                account=self.args.account,
+                all_accounts=self.args.all_accounts,
             ) as wh:
                 result = run_statements(wh.con, statements, self.max_rows)
         except QueryError as e:
@@ -150,6 +153,8 @@ def python_console(args: argparse.Namespace) -> int:
             write=args.write,
             lock_timeout=args.lock_timeout,
             notify=lambda m: print(m, file=sys.stderr),
+            account=args.account,
+            all_accounts=args.all_accounts,
         ) as wh:
             mode = "read-write" if args.write else "read-only"
             banner = (
@@ -165,6 +170,10 @@ def python_console(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
+    problem = target_error(args)
+    if problem:
+        print(f"alocity-etl shell: {problem}", file=sys.stderr)
+        return 2
     if args.python:
         return python_console(args)
     return Session(args).loop()

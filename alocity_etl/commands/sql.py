@@ -29,6 +29,7 @@ import duckdb
 from alocity_etl.settings import Settings, SettingsError
 from alocity_etl.warehouse import Warehouse, WarehouseError, WarehouseLockedError
 from alocity_etl.warehouse.raw_archive import body_text
+from alocity_etl.warehouse.union import UnionWarehouse
 
 DEFAULT_LOCK_TIMEOUT = 60.0
 DEFAULT_MAX_ROWS = 40
@@ -81,13 +82,41 @@ def refuse_writes(statements: list[Statement], allow_write: bool) -> None:
 
 @contextmanager
 def open_warehouse(
-    path: str | None, *, write: bool, lock_timeout: float, notify: Callable[[str], None]
-) -> Iterator[Warehouse]:
+    path: str | None,
+    *,
+    write: bool,
+    lock_timeout: float,
+    notify: Callable[[str], None],
+    account: str | None = None,
+    all_accounts: bool = False,
+) -> Iterator[Warehouse | UnionWarehouse]:
     """Open for one query: read-only unless ``write``; wait for a writer to let go, saying so.
-    ``path`` None: the settings' warehouse (ALOCITY_WAREHOUSE)."""
+    ``path`` None: the settings' warehouse (ALOCITY_WAREHOUSE), or with an accounts file
+    ``account``'s; ``all_accounts``: every account's, read-only, as union views."""
     try:
-        if path is None:
-            path = Settings.from_env().warehouse.path
+        if all_accounts:
+            if write or path:
+                raise QueryError("--all-accounts is read-only and reads the accounts file's warehouses")
+            settings = _accounts_settings("--all-accounts")
+            paths = {n: settings.for_account(n).warehouse.path for n in settings.account_names()}
+            union = UnionWarehouse.open(paths, lock_timeout=lock_timeout)
+            try:
+                yield union
+            finally:
+                union.close()
+            return
+        if account is not None:
+            if path:
+                raise QueryError("give --account or --warehouse, not both")
+            path = _accounts_settings("--account").for_account(account).warehouse.path
+        elif path is None:
+            settings = Settings.from_env()
+            if settings.multi_account:
+                raise QueryError(
+                    f"several accounts ({', '.join(settings.account_names())}): "
+                    "pass --account NAME or --all-accounts"
+                )
+            path = settings.warehouse.path
         try:
             wh = Warehouse.open(path, read_only=not write)
         except WarehouseLockedError as e:
@@ -118,6 +147,33 @@ class Result:
     rows: list[tuple[Any, ...]]
     total: int  # rows the statement returned (may exceed len(rows))
     seconds: float
+
+
+def target_error(args: argparse.Namespace) -> str | None:
+    """Before anything opens: --account / --all-accounts against the accounts file (bad
+    input, exit 2), in one line naming the account and the fix."""
+    try:
+        settings = Settings.from_env()
+        if not (args.account or args.all_accounts):
+            if settings.multi_account and not args.warehouse:
+                names = ", ".join(settings.account_names())
+                return f"several accounts ({names}): pass --account NAME or --all-accounts"
+            return None
+        if not settings.multi_account:
+            flag = "--account" if args.account else "--all-accounts"
+            return f"{flag} needs an accounts file: set ALOCITY_ACCOUNTS_FILE (see docs/accounts.md)"
+        if args.account:
+            settings.for_account(args.account)
+    except SettingsError as e:
+        return str(e)
+    return None
+
+
+def _accounts_settings(flag: str) -> Settings:
+    settings = Settings.from_env()
+    if not settings.multi_account:
+        raise QueryError(f"{flag} needs an accounts file (set ALOCITY_ACCOUNTS_FILE)")
+    return settings
 
 
 def run_statements(con: duckdb.DuckDBPyConnection, statements: list[Statement], max_rows: int) -> Result:
@@ -220,6 +276,14 @@ def add_connection_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--write", action="store_true", help="allow statements that write (the file is opened read-write)"
     )
+    which = parser.add_mutually_exclusive_group()
+    which.add_argument("--account", metavar="NAME", help="with an accounts file: this account's warehouse")
+    which.add_argument(
+        "--all-accounts",
+        action="store_true",
+        help="with an accounts file: every account's warehouse, read-only; each table a view over all "
+        "of them with an `account` column",
+    )
     parser.add_argument(
         "--lock-timeout",
         type=float,
@@ -233,12 +297,21 @@ def _err(message: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    problem = target_error(args)
+    if problem:
+        _err(problem)
+        return 2
     try:
         statements = split(args.query)
         refuse_writes(statements, args.write)
         notify = _err
         with open_warehouse(
-            args.warehouse, write=args.write, lock_timeout=args.lock_timeout, notify=notify
+            args.warehouse,
+            write=args.write,
+            lock_timeout=args.lock_timeout,
+            notify=notify,
+            account=args.account,
+            all_accounts=args.all_accounts,
         ) as wh:
             if args.csv or args.parquet:
                 target, fmt = (args.csv, "csv") if args.csv else (args.parquet, "parquet")

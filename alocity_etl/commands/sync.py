@@ -2,7 +2,8 @@
 
 With no flag, the access logs catch up (sync/read_plan.py): every day not settled yet,
 from the account's first event through today so far. `--days`, `--since/--until` and
-`--full-refresh` read exactly the days they name instead.
+`--full-refresh` read exactly the days they name instead. With an accounts file
+(ALOCITY_ACCOUNTS_FILE) every account is synced, or those `--account` names.
 """
 
 from __future__ import annotations
@@ -40,6 +41,11 @@ def configure(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--until", type=iso_day, metavar="DATE", help="with --since: through DATE (default: today so far)"
+    )
+    parser.add_argument(
+        "--account",
+        metavar="NAME[,NAME]",
+        help="with an accounts file: sync only these accounts (default: every account)",
     )
 
 
@@ -93,14 +99,21 @@ def run(args: argparse.Namespace, hooks: WriteHooks = NO_HOOKS) -> int:
     """The command; `hooks` observe its writes (the crash-safety tests stop it with them)."""
     select = parse_select(args.select)
     read = access_log_read(args, datetime.now(UTC).date())
-    settings = preflight("sync")
+    accounts = [a.strip() for a in (args.account or "").split(",") if a.strip()] or None
+    settings = preflight("sync", accounts=accounts)
     try:
-        summary = run_sync(dagster_instance(), settings, select, read, hooks=hooks)
+        summary = run_sync(dagster_instance(), settings, select, read, hooks=hooks, accounts=accounts)
     except WarehouseError as exc:  # another sync kept the lock, or the file stayed locked
         print(f"alocity-etl sync: {exc}", file=sys.stderr)
         return 1
-    print_summary(summary, settings.warehouse.path)
-    return 0 if summary.ok else 1
+    where = settings.warehouse.path
+    if settings.multi_account:  # each account its own file
+        chosen = accounts or settings.account_names()
+        where = ", ".join(settings.for_account(n).warehouse.path for n in chosen[:3]) + (
+            f" and {len(chosen) - 3} more" if len(chosen) > 3 else ""
+        )
+    print_summary(summary, where)
+    return 0 if summary.ok and not any(a.errors for a in summary.accounts.values()) else 1
 
 
 def _fail(message: str) -> None:

@@ -23,6 +23,8 @@ def print_summary(summary: SyncSummary, warehouse: str) -> None:
             line.note,
         )
     console.print(table)
+    if summary.accounts:
+        _print_accounts(console, summary)
     logs = summary.access_logs
     if logs is not None and logs.days_read:
         line = f"access logs: {logs.days_read} day(s) read from {logs.first_day}"
@@ -46,3 +48,28 @@ def print_summary(summary: SyncSummary, warehouse: str) -> None:
     for err in summary.errors:
         console.print(f"[red]error[/red] {err}")
     console.print(f"\nWarehouse: {warehouse}")
+
+
+def _print_accounts(console, summary: SyncSummary) -> None:  # type: ignore[no-untyped-def]
+    """With an accounts file: one line per account (the table above sums them)."""
+    from rich.table import Table
+
+    table = Table(title="accounts", show_lines=False)
+    cols = (
+        "account",
+        "rows",
+        "inserted",
+        "updated",
+        "deleted",
+        "days read",
+        "late",
+        "requests",
+        "429s",
+        "error",
+    )
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("account", "error") else "right")
+    for a in summary.accounts.values():
+        figures = (a.rows, a.inserted, a.updated, a.deleted, a.days_read, a.late_events, a.requests)
+        table.add_row(a.account, *map(str, figures), str(a.responses_429), a.errors[0] if a.errors else "")
+    console.print(table)

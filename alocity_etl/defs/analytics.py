@@ -32,6 +32,7 @@ from dagster import (
     DefaultSensorStatus,
     Failure,
     MaterializeResult,
+    MetadataValue,
     RunRequest,
     RunStatusSensorContext,
     TableColumn,
@@ -42,8 +43,9 @@ from dagster import (
 )
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtProject, dbt_assets
 
-from alocity_etl.analytics.dbt_run import BuildResult, build, ensure_manifest
+from alocity_etl.analytics.dbt_run import BuildResult, build, build_many, ensure_manifest
 from alocity_etl.analytics.project import PROJECT_DIR, SCHEMA
+from alocity_etl.defs.accounts import ACCOUNTS_TAG, run_accounts
 from alocity_etl.defs.assets import DBT_TEST_ID, MODELS_GROUP, POOL
 from alocity_etl.defs.resources import WarehouseResource
 from alocity_etl.warehouse import Warehouse
@@ -150,10 +152,56 @@ def _events(
         )
 
 
-def build_analytics_assets(warehouse_path: str, project_dir: Path = PROJECT_DIR):
+def _accounts_events(
+    context: AssetExecutionContext, results: dict[str, BuildResult], warehouses: dict[str, WarehouseResource]
+) -> Iterator[MaterializeResult | AssetCheckResult]:
+    """With an accounts file: one materialization per model and one result per test for the
+    run's accounts together (a test passes when it passes on every account)."""
+    rows: dict[str, dict[str, int]] = {}
+    for account, result in results.items():
+        built = [m.name for m in result.models if m.status == "success"]
+        for name, meta in _tables(warehouses[account], built).items():
+            rows.setdefault(name, {})[account] = meta["dagster/row_count"]
+    for name, per in rows.items():
+        yield MaterializeResult(
+            asset_key=AssetKey(name),
+            metadata={"dagster/row_count": sum(per.values()), "by_account": MetadataValue.json(per)},
+        )
+    checks = {k.name: k for k in context.selected_asset_check_keys}
+    outcomes: dict[str, list[tuple[str, Any]]] = {}
+    for account, result in results.items():
+        for t in result.tests:
+            if t.name in checks and t.status != "skipped":
+                outcomes.setdefault(t.name, []).append((account, t))
+    for name, per in outcomes.items():
+        bad = [(a, t) for a, t in per if t.status != "pass"]
+        worst = "fail" if any(t.status != "warn" for _, t in bad) else "warn"
+        yield AssetCheckResult(
+            asset_key=checks[name].asset_key,
+            check_name=name,
+            passed=not bad,
+            severity=AssetCheckSeverity.WARN if worst == "warn" else AssetCheckSeverity.ERROR,
+            description="; ".join(f"{a}: {t.message}" for a, t in bad) or None,
+            metadata={
+                DBT_TEST_ID: per[0][1].unique_id,
+                "dbt/status": "pass" if not bad else worst,
+                "failed_rows": sum(t.failures or 0 for _, t in bad),
+            },
+        )
+
+
+def build_analytics_assets(
+    warehouse_path: str,
+    project_dir: Path = PROJECT_DIR,
+    accounts: dict[str, WarehouseResource] | None = None,
+):
     """The dbt models as one multi-asset, from the project's manifest (parsed now if missing
-    or stale). ``project_dir``: another copy of the project (tests)."""
+    or stale). ``project_dir``: another copy of the project (tests). With an accounts file,
+    ``accounts`` (each account's warehouse): a run builds the models of each account its
+    partition tags cover, in worker processes (`build_many`)."""
     manifest = ensure_manifest(warehouse_path, project_dir)
+    if accounts:
+        return _accounts_models(manifest, project_dir, accounts)
 
     @dbt_assets(
         manifest=manifest,
@@ -189,7 +237,43 @@ def build_analytics_assets(warehouse_path: str, project_dir: Path = PROJECT_DIR)
     return analytics_models
 
 
-def build_refresh(analytics_models) -> tuple[Any, Any]:
+def _accounts_models(manifest, project_dir: Path, accounts: dict[str, WarehouseResource]):
+    @dbt_assets(
+        manifest=manifest,
+        project=DbtProject(project_dir=project_dir),
+        dagster_dbt_translator=AlocityDbtTranslator(),
+        name="analytics_models",
+        pool=POOL,
+    )
+    def analytics_models(context: AssetExecutionContext):
+        chosen = sorted(k.path[-1] for k in context.selected_asset_keys)
+        if not chosen:
+            context.log.info("no analytics model selected: dbt does not run (its tests run with the models)")
+            return
+        every = {k.path[-1] for k in context.assets_def.keys}
+        chosen_accounts = run_accounts(context.run.tags, sorted(accounts))
+        for account in chosen_accounts:  # wait, as the loads do, for a reader to let go
+            Warehouse.open(accounts[account].path, lock_timeout=accounts[account].lock_timeout_s).close()
+        results: dict[str, BuildResult] = {}
+        paths = {a: accounts[a].path for a in chosen_accounts}
+        for account, r in build_many(
+            paths, None if set(chosen) == every else chosen, project_dir=project_dir
+        ):
+            results[account] = r
+            context.log.info(
+                f"{account}: dbt build {r.seconds:.1f} s, {sum(m.status == 'success' for m in r.models)} of "
+                f"{len(r.models)} models built"
+            )
+        results = {a: results[a] for a in chosen_accounts}  # the accounts' order, not finishing order
+        yield from _accounts_events(context, results, accounts)
+        failed = [f"{a}: {r.failure()}" for a, r in results.items() if not r.success]
+        if failed:
+            raise Failure(description="; ".join(failed))
+
+    return analytics_models
+
+
+def build_refresh(analytics_models, accounts: list[str] | None = None) -> tuple[Any, Any]:
     """The job ``refresh_models`` (every model, and the tables' dbt tests that run with them)
     and the sensor that starts it after each successful per-kind sync run."""
     on_tables = [k for k in analytics_models.check_keys if k.asset_key not in analytics_models.keys]
@@ -210,6 +294,9 @@ def build_refresh(analytics_models) -> tuple[Any, Any]:
     def refresh_models_after_sync(context: RunStatusSensorContext):
         if context.dagster_run.job_name not in SYNC_JOBS:
             return None
-        return RunRequest(run_key=f"models-after-{context.dagster_run.run_id}")
+        tags = {}
+        if accounts:  # the same accounts as the sync
+            tags = {ACCOUNTS_TAG: ",".join(run_accounts(context.dagster_run.tags, accounts))}
+        return RunRequest(run_key=f"models-after-{context.dagster_run.run_id}", tags=tags)
 
     return job, refresh_models_after_sync

@@ -16,6 +16,7 @@ from dagster import (
     AssetSpec,
     BackfillPolicy,
     DailyPartitionsDefinition,
+    Failure,
     MaterializeResult,
     MetadataValue,
     TableColumn,
@@ -24,8 +25,10 @@ from dagster import (
 )
 
 from alocity_etl.catalog import API_PREFIX, CATALOG, ENDPOINTS, ChildTable, Resource, WriteMode
+from alocity_etl.client import AlocityClient
+from alocity_etl.defs.accounts import account_days, accounts_of, each_account, run_accounts
 from alocity_etl.defs.checks import with_freshness_policy
-from alocity_etl.defs.resources import AlocityApi, SyncGuard, WarehouseResource
+from alocity_etl.defs.resources import AccountsSyncGuard, AlocityApi, SyncGuard, WarehouseResource
 from alocity_etl.settings import Settings
 from alocity_etl.sync.events import EventsRead, first_partition_day
 from alocity_etl.sync.pipeline import ResourceResult, sync_resource
@@ -180,7 +183,49 @@ def access_log_read(context: AssetExecutionContext) -> Read:
     return DayRange(window.start.date(), (window.end - timedelta(days=1)).date())
 
 
-def build_resource_asset(resource: Resource, settings: Settings, hooks: WriteHooks = NO_HOOKS):
+def _multi_results(results: dict[str, ResourceResult]) -> Iterator[MaterializeResult]:
+    """One materialization per table for the run's accounts: totals, and each account's
+    figures under ``by_account`` (what `alocity-etl sync` prints per account)."""
+    first = next(iter(results.values()))
+    for table in first.tables:
+        per = {}
+        for name, r in results.items():
+            t = r.tables[table]
+            per[name] = {
+                "rows": t.row_count,
+                "inserted": t.inserted,
+                "updated": t.updated,
+                "deleted": t.deleted,
+                "unchanged": t.unchanged,
+                "sync_id": r.sync_id,
+                **{k: v for k, v in r.client_stats.items()},
+            }
+            if r.unavailable:
+                per[name]["unavailable"] = r.unavailable
+            if r.events is not None:
+                late = sum(d.late for d in r.events.days)
+                per[name].update(days_read=len(r.events.days), late_events=late)
+        metadata: dict[str, Any] = {
+            "dagster/row_count": sum(p["rows"] for p in per.values()),
+            "table": f"main.{table}",
+            **{k: sum(p[k] for p in per.values()) for k in ("inserted", "updated", "deleted", "unchanged")},
+            "accounts": len(per),
+            "by_account": MetadataValue.json(per),
+        }
+        # Client accounting is read once per step (runs.collect_run): on the step's first table.
+        if table == next(iter(first.tables)):
+            for k in ("requests", "responses_429", "throttled_seconds"):
+                metadata[k] = round(sum(float(p.get(k, 0) or 0) for p in per.values()), 3)
+        yield MaterializeResult(asset_key=table, metadata=metadata)
+
+
+def build_resource_asset(
+    resource: Resource, settings: Settings, hooks: WriteHooks = NO_HOOKS, shared_partitions=None
+):
+    """The multi-asset of one resource. With an accounts file, `shared_partitions` (account x
+    day, defs/accounts.py) partitions the access logs, and a run syncs each of its accounts."""
+    if settings.multi_account:
+        return _accounts_asset(resource, settings, hooks, shared_partitions)
     partitions = None
     backfill = None
     if resource.write_mode is WriteMode.APPEND:
@@ -230,5 +275,69 @@ def build_resource_asset(resource: Resource, settings: Settings, hooks: WriteHoo
     return _asset
 
 
-def build_assets(settings: Settings, hooks: WriteHooks = NO_HOOKS) -> list:
-    return [build_resource_asset(r, settings, hooks) for r in CATALOG]
+def _accounts_asset(resource: Resource, settings: Settings, hooks: WriteHooks, account_days_def):
+    events = resource.write_mode is WriteMode.APPEND
+    # Dimensions stay unpartitioned: Dagster records a materialization per partition, and a
+    # dimension's account x day partitions would be every table x every account x every day
+    # of a catch-up (a first sync of 50 accounts: ~57,000 events, 13 minutes of bookkeeping
+    # before the first request). The run's tags say which accounts a dimension step syncs.
+    partitions = account_days_def if events else None
+    specs = [_spec(resource, None, partitions)] + [_spec(resource, c, partitions) for c in resource.children]
+    specs = [with_freshness_policy(spec, settings) for spec in specs]
+    names = settings.account_names()
+
+    @multi_asset(
+        name=f"load_{resource.name}",
+        specs=specs,
+        pool=POOL,
+        op_tags={PRIORITY_TAG: str(priority(resource))},
+        partitions_def=partitions,
+        backfill_policy=BackfillPolicy.single_run() if events else None,
+        description=f"Fetch {resource.name} from each account of the run and write its tables.",
+    )
+    def _asset(context: AssetExecutionContext, accounts_sync_guard: AccountsSyncGuard):
+        del accounts_sync_guard  # held for the run
+        read = access_log_read(context) if events else None
+
+        def one(name: str) -> ResourceResult:
+            account = settings.for_account(name)
+            # The key comes from the account's own variable, read with the settings (never shown).
+            with AlocityClient(account.api.client()) as client:
+                return sync_resource(
+                    client,
+                    account.warehouse.path,
+                    resource,
+                    run_id=context.run.run_id,
+                    read=read,
+                    settle_days=settings.sync.settle_days,
+                    access_log_start=settings.sync.access_log_start,
+                    log=lambda m: context.log.info(f"{name}: {m}"),
+                    lock_timeout_s=account.warehouse.lock_timeout_s,
+                    hooks=hooks,
+                )
+
+        accounts = accounts_of(context) if events else run_accounts(context.run.tags, names)
+        results = each_account(accounts, one)
+        failed = {n: r for n, r in results.items() if isinstance(r, BaseException)}
+        for name, r in results.items():
+            if not isinstance(r, BaseException) and r.unavailable:
+                context.log.warning(f"{name}: {r.unavailable}")
+        if failed:
+            # Each account's write is its own transaction: the others' tables stay written, and
+            # the next catch-up reads the failed ones again. The step fails, as with one account.
+            lines = {n: (str(e).strip().splitlines() or [type(e).__name__])[-1] for n, e in failed.items()}
+            raise Failure(
+                description=f"{len(failed)} of {len(results)} accounts failed: "
+                + "; ".join(f"{n}: {line}" for n, line in lines.items()),
+                metadata={"by_account": MetadataValue.json(lines)},
+            )
+        yield from _multi_results(results)  # type: ignore[arg-type]
+
+    return _asset
+
+
+def build_assets(settings: Settings, hooks: WriteHooks = NO_HOOKS, partitions=None) -> list:
+    """One asset per resource; with an accounts file, `partitions` is account x day."""
+    if settings.multi_account and partitions is None:
+        partitions = account_days(settings)
+    return [build_resource_asset(r, settings, hooks, partitions) for r in CATALOG]

@@ -37,6 +37,7 @@ from dagster import (
 )
 
 from alocity_etl.catalog import WriteMode, tables
+from alocity_etl.defs.accounts import run_accounts
 from alocity_etl.defs.resources import WarehouseResource
 from alocity_etl.settings import Settings
 from alocity_etl.warehouse import Warehouse
@@ -76,6 +77,43 @@ def build_quality_check(table: str) -> AssetChecksDefinition:
             for name, rule in rules.items():
                 if AssetCheckKey(AssetKey(table), name) in selected:
                     yield _result(rule, wh)
+
+    return _check
+
+
+def build_accounts_quality_check(table: str, settings: Settings) -> AssetChecksDefinition:
+    """With an accounts file: each rule on every account the run covers (all when the check
+    runs on its own); it fails naming the accounts that break it."""
+    rules = {r.name: r for r in rules_for(table)}
+    specs = [
+        AssetCheckSpec(r.name, asset=table, description=r.description, blocking=r.blocking)
+        for r in rules.values()
+    ]
+    names = settings.account_names()
+
+    @multi_asset_check(name=f"quality_{table}", specs=specs, can_subset=True, compute_kind="duckdb")
+    def _check(context: AssetCheckExecutionContext) -> Iterator[AssetCheckResult]:
+        chosen = [n for n in rules if AssetCheckKey(AssetKey(table), n) in context.selected_asset_check_keys]
+        counts: dict[str, dict[str, int]] = {n: {} for n in chosen}
+        for account in run_accounts(context.run.tags, names) or names:
+            wh_settings = settings.for_account(account).warehouse
+            with Warehouse.open(
+                wh_settings.path, read_only=True, lock_timeout=wh_settings.lock_timeout_s
+            ) as wh:
+                for name in chosen:
+                    counts[name][account] = rules[name].run(wh.con).count
+        for name in chosen:
+            rule, bad = rules[name], {a: n for a, n in counts[name].items() if n}
+            yield AssetCheckResult(
+                asset_key=AssetKey(table),
+                check_name=name,
+                passed=not bad,
+                severity=AssetCheckSeverity.WARN if rule.severity == "WARN" else AssetCheckSeverity.ERROR,
+                description=None
+                if not bad
+                else f"{sum(bad.values())} violation(s) in {', '.join(bad)}: {rule.description}",
+                metadata={"violations": sum(bad.values()), "by_account": MetadataValue.json(counts[name])},
+            )
 
     return _check
 
@@ -137,5 +175,9 @@ class Checks:
 
 
 def build_checks(settings: Settings) -> Checks:
+    if settings.multi_account:
+        # The per-day freshness checks know daily partitions only; with accounts the tables'
+        # freshness policies (dimensions) and each account's ledger stand in for them.
+        return Checks([build_accounts_quality_check(t, settings) for t in tables()], [])
     freshness = build_partition_freshness_checks(settings)
     return Checks([*quality_checks, *freshness], [build_freshness_sensor(freshness)])

@@ -31,6 +31,7 @@ from dagster import (
 
 from alocity_etl.catalog import CATALOG, WriteMode
 from alocity_etl.client import ConfigError
+from alocity_etl.defs.accounts import block_tags, blocks
 from alocity_etl.defs.assets import CATCH_UP, INTRADAY, MODELS_GROUP, READ_TAG
 from alocity_etl.settings import Settings
 from alocity_etl.sync.events import catch_up_range
@@ -55,7 +56,10 @@ SYNC_JOB, DIMENSIONS_JOB, ACCESS_LOGS_JOB = "sync", "sync_dimensions", "sync_acc
 def account_tags(settings: Settings) -> dict[str, str]:
     """{ACCOUNT_TAG: the account's fingerprint} (sha256 of base URL + key, not reversible), on
     every run: a queue keyed on it (deploy/dagster.yaml) runs one sync per account at a time
-    while other accounts run. {} while no key is configured (nothing to sync then)."""
+    while other accounts run. {} while no key is configured (nothing to sync then). With an
+    accounts file the tag is set per run: the account, or the block of accounts, it syncs."""
+    if settings.multi_account:
+        return {}
     try:
         return {ACCOUNT_TAG: settings.api.client().fingerprint}
     except ConfigError:
@@ -110,8 +114,13 @@ def build_schedules(settings: Settings, jobs: Jobs) -> list[ScheduleDefinition]:
         description="The whole sync; access logs: every day not settled yet, through today so far "
         "(one run fills the nights the machine was off).",
     )
-    def nightly_sync(context: ScheduleEvaluationContext) -> RunRequest:
+    def nightly_sync(context: ScheduleEvaluationContext) -> RunRequest | list[RunRequest]:
         today = context.scheduled_execution_time.astimezone(UTC).date()
+        if settings.multi_account:
+            return [
+                RunRequest(run_key=f"sync-{today}-{block[0]}", tags={**tags, READ_TAG: CATCH_UP})
+                for block, tags in account_blocks(settings, settings.account_names(), today)
+            ]
         first, last = catch_up_range(settings, today, SCHEDULE_WAIT_S)
         return RunRequest(run_key=f"sync-{today}", tags={**range_tags(first, last), READ_TAG: CATCH_UP})
 
@@ -124,11 +133,36 @@ def build_schedules(settings: Settings, jobs: Jobs) -> list[ScheduleDefinition]:
         description="Today's access logs so far: the events newer than the newest stored "
         "(ALOCITY_INTRADAY_SYNC=on turns it on).",
     )
-    def intraday_access_logs(context: ScheduleEvaluationContext) -> RunRequest:
-        today = context.scheduled_execution_time.astimezone(UTC).date().isoformat()
-        return RunRequest(partition_key=today, tags={READ_TAG: INTRADAY})
+    def intraday_access_logs(context: ScheduleEvaluationContext) -> RunRequest | list[RunRequest]:
+        today = context.scheduled_execution_time.astimezone(UTC).date()
+        if settings.multi_account:
+            return [
+                RunRequest(
+                    tags={**block_tags(b, today, today), ACCOUNT_TAG: block_label(b), READ_TAG: INTRADAY}
+                )
+                for b in blocks(settings.account_names(), settings.account_names(), sync.accounts_per_run)
+            ]
+        return RunRequest(partition_key=today.isoformat(), tags={READ_TAG: INTRADAY})
 
     return [nightly_sync, intraday_access_logs]
+
+
+def block_label(block: list[str]) -> str:
+    """The account tag of a run: its account, or its block of accounts ("acct01..acct50")."""
+    return block[0] if len(block) == 1 else f"{block[0]}..{block[-1]}"
+
+
+def account_blocks(
+    settings: Settings, chosen: list[str], today: date, wait_s: float = SCHEDULE_WAIT_S
+) -> list[tuple[list[str], dict[str, str]]]:
+    """The catch-up runs of `chosen` accounts: blocks of ALOCITY_ACCOUNTS_PER_RUN, each over
+    the days from its accounts' earliest unsettled day through today (each account then
+    reads its own unsettled days: the catch-up is per account, as its ledger says)."""
+    out = []
+    for block in blocks(settings.account_names(), chosen, settings.sync.accounts_per_run):
+        first = min(catch_up_range(settings.for_account(n), today, wait_s)[0] for n in block)
+        out.append((block, {**block_tags(block, first, today), ACCOUNT_TAG: block_label(block)}))
+    return out
 
 
 def range_tags(first: date, last: date) -> dict[str, str]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import fields
 from pathlib import Path
 
 from dagster import ConfigurableResource, EnvVar, InitResourceContext
 
 from alocity_etl.client import AlocityClient, ClientSettings, Secret
+from alocity_etl.defs.accounts import run_accounts
 from alocity_etl.settings import ApiSettings, Settings
 from alocity_etl.sync.lock import sync_lock
 
@@ -72,7 +73,36 @@ class SyncGuard(ConfigurableResource):
             yield self
 
 
+class AccountsSyncGuard(ConfigurableResource):
+    """With an accounts file: the sync lock of each account the run covers (its partition
+    tags say which), taken in name order so two runs never wait on each other in a circle."""
+
+    warehouses: dict[str, str]  # account -> its warehouse file
+    wait_s: float = 3600.0
+
+    @contextmanager
+    def yield_for_execution(self, context: InitResourceContext) -> Iterator[AccountsSyncGuard]:
+        log = context.log.info if context.log is not None else logging.getLogger(__name__).info
+        tags = context.dagster_run.tags if context.dagster_run is not None else {}
+        with ExitStack() as stack:
+            for name in run_accounts(tags, sorted(self.warehouses)):
+                stack.enter_context(sync_lock(self.warehouses[name], self.wait_s, log))
+            yield self
+
+
 def default_resources(settings: Settings) -> dict[str, ConfigurableResource]:
+    if settings.multi_account:
+        # Each account's key is read with the settings from its own variable; there is no
+        # one `alocity` resource. Checks and models read each account's warehouse themselves.
+        return {
+            "accounts_sync_guard": AccountsSyncGuard(
+                warehouses={a.name: a.warehouse.path for a in settings.accounts},
+                wait_s=settings.sync.sync_wait_s,
+            ),
+            "warehouse": WarehouseResource(
+                path=settings.warehouse.path, lock_timeout_s=settings.warehouse.lock_timeout_s
+            ),
+        }
     api, wh = settings.api, settings.warehouse
     warehouse = WarehouseResource(path=wh.path, lock_timeout_s=wh.lock_timeout_s)
     return {

@@ -75,12 +75,29 @@ class DbtTests:
 
 
 @dataclass
+class AccountLine:
+    """One account of a multi-account sync: what it wrote, what it cost, what went wrong."""
+
+    account: str
+    rows: int = 0
+    inserted: int = 0
+    updated: int = 0
+    deleted: int = 0
+    days_read: int = 0
+    late_events: int = 0
+    requests: int = 0
+    responses_429: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+@dataclass
 class SyncSummary:
     runs: list[tuple[str, str, bool]] = field(default_factory=list)  # (job, run id, success)
     tables: dict[str, TableLine] = field(default_factory=dict)  # warehouse tables
     access_logs: AccessLogLine | None = None
     models: dict[str, int] = field(default_factory=dict)  # analytics model -> rows
     dbt_tests: DbtTests = field(default_factory=DbtTests)
+    accounts: dict[str, AccountLine] = field(default_factory=dict)  # with an accounts file
     requests: int = 0
     responses_429: int = 0
     throttled_seconds: float = 0.0
@@ -122,6 +139,12 @@ def collect_run(instance: DagsterInstance, run_id: str, summary: SyncSummary) ->
             setattr(line, k, getattr(line, k) + _int(md.get(k)))
         if "unavailable" in md:
             line.note = "unavailable on this account"
+        by_account = getattr(md.get("by_account"), "value", None) or {}
+        for account, figures in by_account.items():
+            acc = summary.accounts.setdefault(account, AccountLine(account))
+            acc.rows += int(figures.get("rows", 0))
+            for k in ("inserted", "updated", "deleted", "days_read", "late_events"):
+                setattr(acc, k, getattr(acc, k) + int(figures.get(k, 0)))
         if "days_read" in md:
             summary.access_logs = AccessLogLine(
                 days_read=_int(md.get("days_read")),
@@ -135,10 +158,14 @@ def collect_run(instance: DagsterInstance, run_id: str, summary: SyncSummary) ->
     for rec in records:
         mat = rec.event_log_entry.asset_materialization
         step = rec.event_log_entry.step_key or ""
-        if mat is None or step in seen:
+        if mat is None or step in seen or mat.asset_key.to_user_string() not in WAREHOUSE_TABLES:
             continue
         seen.add(step)
         md = mat.metadata
+        for account, figures in (getattr(md.get("by_account"), "value", None) or {}).items():
+            acc = summary.accounts.setdefault(account, AccountLine(account))
+            acc.requests += int(figures.get("requests", 0))
+            acc.responses_429 += int(figures.get("responses_429", 0))
         summary.requests += _int(md.get("requests"))
         summary.responses_429 += _int(md.get("responses_429"))
         summary.throttled_seconds += float(getattr(md.get("throttled_seconds"), "value", 0) or 0)
@@ -158,6 +185,11 @@ def collect_run(instance: DagsterInstance, run_id: str, summary: SyncSummary) ->
     for rec in failures:
         data = rec.event_log_entry.dagster_event.step_failure_data
         if data.user_failure_data and data.user_failure_data.description:  # a step's own Failure
+            failed = getattr(data.user_failure_data.metadata.get("by_account"), "value", None) or {}
+            for account, error in failed.items():
+                summary.accounts.setdefault(account, AccountLine(account)).errors.append(
+                    f"{rec.event_log_entry.step_key}: {error}"
+                )
             summary.errors.append(f"{rec.event_log_entry.step_key}: {data.user_failure_data.description}")
             continue
         err = data.error
@@ -166,7 +198,7 @@ def collect_run(instance: DagsterInstance, run_id: str, summary: SyncSummary) ->
         summary.errors.append(f"{rec.event_log_entry.step_key}: {err.message.strip().splitlines()[-1]}")
 
 
-def _close_interrupted(settings: Settings) -> int:
+def close_interrupted(settings: Settings) -> int:
     """Under the sync lock: syncs still "running" belong to a process that died."""
     with Warehouse.open(settings.warehouse.path, lock_timeout=settings.warehouse.lock_timeout_s) as wh:
         return wh.mark_interrupted()
@@ -181,14 +213,22 @@ def run_sync(
     log: Callable[[str], None] = lambda m: print(m, file=sys.stderr, flush=True),
     today: date | None = None,
     hooks: WriteHooks = NO_HOOKS,
+    accounts: list[str] | None = None,
 ) -> SyncSummary:
     """Materialise the selected tables (and, for a full sync, the models) as one Dagster run.
 
     `read`: what the access logs read (default: catch up, see sync/read_plan.py). Holds the
     warehouse's sync lock for the whole sync (see sync/lock.py); raises `SyncBusyError` if
-    another sync keeps it longer than ALOCITY_SYNC_WAIT_S."""
+    another sync keeps it longer than ALOCITY_SYNC_WAIT_S. With an accounts file: `accounts`
+    (default every one), in runs of ALOCITY_ACCOUNTS_PER_RUN accounts (defs/account_runs.py)."""
+    if settings.multi_account:
+        from alocity_etl.defs.account_runs import run_accounts_sync
+
+        return run_accounts_sync(
+            instance, settings, select, read or CatchUp(), tags, log, today, hooks, accounts
+        )
     with sync_lock(settings.warehouse.path, settings.sync.sync_wait_s, log):
-        closed = _close_interrupted(settings)
+        closed = close_interrupted(settings)
         if closed:
             log(f"marked {closed} sync(s) left running by a killed process as interrupted")
         return _run_sync(instance, settings, select, read or CatchUp(), tags, log, today, hooks)
@@ -218,6 +258,33 @@ def access_log_partitions(
     return max(first, first_day), last
 
 
+def selected_tables(select: set[str] | None) -> tuple[list[str], list[str]]:
+    """(dimension tables, event tables) a sync writes; all without `select`."""
+    if select:
+        # One fetch fills every table of a resource (users -> cards): select them together.
+        resources = {res.name for t, (res, _) in catalog_tables().items() if t in select}
+        select = {t for t, (res, _) in catalog_tables().items() if res.name in resources}
+    dims = [t for t in DIMENSION_TABLES if not select or t in select]
+    return dims, [t for t in EVENT_TABLES if not select or t in select]
+
+
+def read_tags(read: Read) -> dict[str, str]:
+    """How the run's access-log step reads (absent: exactly the run's partitions)."""
+    if isinstance(read, CatchUp):
+        return {READ_TAG: CATCH_UP}
+    if isinstance(read, Intraday):
+        return {READ_TAG: INTRADAY}
+    return {}
+
+
+def model_keys(job, select: set[str] | None) -> list[AssetKey]:
+    """A whole sync ends with the dbt models (in the UI a sensor refreshes them after each
+    per-kind run), as the job Dagster resolves lists them; a selective one without."""
+    if select:
+        return []
+    return [k for k in job.asset_layer.selected_asset_keys if k.to_user_string() not in WAREHOUSE_TABLES]
+
+
 def _run_sync(
     instance: DagsterInstance,
     settings: Settings,
@@ -231,31 +298,19 @@ def _run_sync(
     summary = SyncSummary()
     t0 = time.monotonic()
     today = today or datetime.now(UTC).date()
-    if select:
-        # One fetch fills every table of a resource (users -> cards): select them together.
-        resources = {res.name for t, (res, _) in catalog_tables().items() if t in select}
-        select = {t for t, (res, _) in catalog_tables().items() if res.name in resources}
-    dims = [t for t in DIMENSION_TABLES if not select or t in select]
-    events = [t for t in EVENT_TABLES if not select or t in select]
+    dims, events = selected_tables(select)
     tags = {**account_tags(settings), **(tags or {})}
     if events:
         days = access_log_partitions(settings, read, today, log)
         if days is None:
             events = []
         else:
-            tags.update(range_tags(*days))
-            if isinstance(read, CatchUp):
-                tags[READ_TAG] = CATCH_UP
-            elif isinstance(read, Intraday):
-                tags[READ_TAG] = INTRADAY
+            tags.update(range_tags(*days), **read_tags(read))
     keys = [AssetKey(t) for t in (*dims, *events)]
     if not keys:  # only access logs asked for, and no day to read
         return summary
     job = build_definitions(settings, hooks).resolve_job_def(SYNC_JOB)
-    if not select:
-        # The rest of the job: the dbt models (in the UI a sensor refreshes them after each
-        # per-kind run), as the job Dagster resolves lists them.
-        keys += [k for k in job.asset_layer.selected_asset_keys if k.to_user_string() not in WAREHOUSE_TABLES]
+    keys += model_keys(job, select)
     result = job.execute_in_process(
         instance=instance, tags=tags, run_config=QUIET, asset_selection=keys, raise_on_error=False
     )

@@ -28,6 +28,7 @@ from dagster import (
     SensorDefinition,
     SensorEvaluationContext,
     SensorResult,
+    StaticPartitionsDefinition,
     asset_check,
     run_failure_sensor,
     sensor,
@@ -142,9 +143,14 @@ def expiry_check_result(expiry: KeyExpiry, now: datetime) -> AssetCheckResult:
 
 
 def evaluate_key(
-    context: SensorEvaluationContext, expiry: KeyExpiry, now: datetime, url: str | None
+    context: SensorEvaluationContext,
+    expiry: KeyExpiry,
+    now: datetime,
+    url: str | None,
+    partition: str | None = None,
 ) -> SensorResult:
-    """One tick for a known expiry: alert on a newly reached threshold, else skip."""
+    """One tick for a known expiry: alert on a newly reached threshold, else skip.
+    `partition`: the account, with an accounts file (the key asset is partitioned by account)."""
     cur = KeyCursor.load(context.cursor)
     kid = key_id(expiry)
     if cur.key_id != kid:
@@ -158,21 +164,24 @@ def evaluate_key(
     if new_alert or cur.day != days:
         cur.day = days
         result = expiry_check_result(expiry, now)
-        events.append(AssetObservation(asset_key=KEY_ASSET, metadata=_metadata(expiry, now)))
         events.append(
-            AssetCheckEvaluation(
-                asset_key=KEY_ASSET,
-                check_name=KEY_CHECK,
-                passed=result.passed,
-                severity=result.severity,
-                metadata=result.metadata,
-                description=result.description,
-            )
+            AssetObservation(asset_key=KEY_ASSET, metadata=_metadata(expiry, now), partition=partition)
         )
+        if partition is None:  # per account the observation carries it (no partitioned check)
+            events.append(
+                AssetCheckEvaluation(
+                    asset_key=KEY_ASSET,
+                    check_name=KEY_CHECK,
+                    passed=result.passed,
+                    severity=result.severity,
+                    metadata=result.metadata,
+                    description=result.description,
+                )
+            )
+    whose = f"Alocity access key of account {expiry.account}" if expiry.account else "Alocity access key"
     if threshold is None:
         reason = (
-            f"Alocity access key: {days} days left (expires {expiry.expires_at:%Y-%m-%d}, "
-            f"date from {expiry.source})"
+            f"{whose}: {days} days left (expires {expiry.expires_at:%Y-%m-%d}, date from {expiry.source})"
         )
         return SensorResult(skip_reason=reason, cursor=cur.dump(), asset_events=events)
     message = key_expiry_message(expiry, now)
@@ -185,9 +194,7 @@ def evaluate_key(
             cur.alerted = sorted({*cur.alerted, *(t for t in THRESHOLDS if t >= threshold)}, reverse=True)
         else:
             context.log.warning("alert webhook delivery failed; will retry on the next tick")
-    reason = (
-        f"Alocity access key: {threshold_label(threshold)} threshold reached ({days} days left). {message}"
-    )
+    reason = f"{whose}: {threshold_label(threshold)} threshold reached ({days} days left). {message}"
     return SensorResult(skip_reason=reason, cursor=cur.dump(), asset_events=events)
 
 
@@ -230,7 +237,7 @@ def build_access_key_sensor(
                 skip_reason="warehouse busy (a sync holds it); the key's first-seen date is read next tick",
                 cursor=context.cursor,
             )
-        return evaluate_key(context, expiry, now, settings.monitoring.webhook_url)
+        return evaluate_key(context, expiry, now, settings.monitoring.webhook_url, settings.account)
 
     return _sensor
 
@@ -273,12 +280,14 @@ def build_run_failure_sensor(settings: Settings) -> SensorDefinition:
     def _sensor(context: RunFailureSensorContext) -> None:
         url = settings.monitoring.webhook_url
         run = context.dagster_run
-        key = settings.api.access_key.reveal().strip()
-        text = redact(run_failure_message(run.job_name, run.run_id, _failure_error(context)), [key])
+        keys = [a.api.access_key.reveal().strip() for a in settings.accounts] or [
+            settings.api.access_key.reveal().strip()
+        ]
+        text = redact(run_failure_message(run.job_name, run.run_id, _failure_error(context)), keys)
         if not url:
             context.log.info(f"no ALOCITY_ALERT_WEBHOOK_URL set; not posting: {text}")
             return
-        if not post_alert(text, url, secrets=[key]):
+        if not post_alert(text, url, secrets=keys):
             context.log.warning("could not post the run-failure alert (see the code server log)")
 
     return _sensor
@@ -294,6 +303,21 @@ class Monitoring:
 
 
 def build_monitoring(settings: Settings) -> Monitoring:
+    if settings.multi_account:
+        # One key per account: the key asset is partitioned by account, and each account has
+        # its own sensor (its own cursor: each warning once per account), named after it.
+        names = settings.account_names()
+        return Monitoring(
+            assets=[alocity_access_key.replace_attributes(partitions_def=StaticPartitionsDefinition(names))],
+            asset_checks=[],
+            sensors=[
+                *(
+                    build_access_key_sensor(settings.for_account(n), name=f"alocity_access_key_sensor_{n}")
+                    for n in names
+                ),
+                build_run_failure_sensor(settings),
+            ],
+        )
     return Monitoring(
         assets=[alocity_access_key],
         asset_checks=[build_access_key_check(settings)],

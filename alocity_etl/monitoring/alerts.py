@@ -83,7 +83,9 @@ def threshold_label(threshold: int) -> str:
 def key_expiry_message(expiry: KeyExpiry, now: datetime) -> str:
     """What happened and what to do, for the access-key alert. Never contains the key."""
     when = expiry.expires_at.strftime("%Y-%m-%d %H:%M UTC")
-    fp = f" (fingerprint {expiry.fingerprint})" if expiry.fingerprint else ""
+    fp = (f" of account {expiry.account}" if expiry.account else "") + (
+        f" (fingerprint {expiry.fingerprint})" if expiry.fingerprint else ""
+    )
     source = f"date from {expiry.source}"
     days = expiry.days_left(now)
     if expiry.expired(now):

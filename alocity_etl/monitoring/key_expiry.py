@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from alocity_etl.settings import Settings
@@ -46,6 +46,7 @@ class KeyExpiry:
     expires_at: datetime
     source: str  # the variable it came from, or "first seen <date> (estimate)"
     fingerprint: str | None = None
+    account: str | None = None  # with an accounts file: whose key it is
 
     @property
     def is_estimate(self) -> bool:
@@ -117,14 +118,17 @@ def resolve_expiry(
     now = _utc(now or datetime.now(UTC))
     found = expiry_from_settings(settings, now)
     if found is not None:
-        return found
+        return replace(found, account=settings.account)
     key = settings.api.access_key.reveal().strip()
     if not key:
+        whose = f"account {settings.account}: its key variable" if settings.account else KEY_VAR
         raise KeyExpiryError(
-            f"{KEY_VAR} is not set, and neither is {EXPIRES_AT_VAR} or {CREATED_AT_VAR}: nothing to watch"
+            f"{whose} is not set, and neither is {EXPIRES_AT_VAR} or {CREATED_AT_VAR}: nothing to watch"
         )
     fp = fingerprint(key)
     seen = (known_first_seen or {}).get(fp)
     if seen is None:
         seen = _first_seen_in_warehouse(settings.warehouse.path, fp, now)
-    return KeyExpiry(seen + KEY_LIFETIME, f"first seen {seen.date().isoformat()} (estimate)", fp)
+    return KeyExpiry(
+        seen + KEY_LIFETIME, f"first seen {seen.date().isoformat()} (estimate)", fp, settings.account
+    )

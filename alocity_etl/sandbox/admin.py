@@ -22,6 +22,9 @@ No Bearer token, not rate limited, not counted in stats. Endpoints:
   GET  stats / POST stats/reset   request counters (reset also empties the rate-limit window)
   GET  requests                   "path?query" of every Alocity request since the last stats reset
   GET  info                       preset, seed, rate limit, token lifetime, clock
+A multi-account sandbox (tenants.py) also serves GET /_sandbox/accounts ([{"name", "accessKey"}])
+and every path above under /_sandbox/accounts/<name>/ for that account; the plain paths act on
+its first account.
 Errors: HTTP 400 (bad input) or 404 (unknown day/table) with {"error": message}.
 """
 
@@ -30,12 +33,14 @@ from __future__ import annotations
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from .api import ADMIN_PREFIX
 from .config import as_utc
 from .state import SandboxState
 from .wire import parse_dt
@@ -180,7 +185,7 @@ def admin_routes(st: SandboxState) -> list[Route]:
             }
         )
 
-    p = "/_sandbox"
+    p = ADMIN_PREFIX
     return [
         Route(f"{p}/clock", clock, methods=["GET", "POST"]),
         Route(f"{p}/simulate", simulate, methods=["POST"]),
@@ -204,18 +209,32 @@ def _iso(value: Any) -> Any:
 
 
 class SandboxAdmin:
-    """requests-based client of /_sandbox/ (what tests and other components use)."""
+    """requests-based client of /_sandbox/ (what tests and other components use).
 
-    def __init__(self, base_url: str, timeout: float = 60.0) -> None:
-        self.url = base_url.rstrip("/") + "/_sandbox"
+    `account`: act on that account of a multi-account sandbox (/_sandbox/accounts/<name>/...);
+    None acts on a single sandbox, or on the first account of a multi-account one.
+    """
+
+    def __init__(self, base_url: str, timeout: float = 60.0, *, account: str | None = None) -> None:
+        self.root = base_url.rstrip("/") + ADMIN_PREFIX
+        self.account = account
+        self.url = self.root if account is None else f"{self.root}/accounts/{quote(account, safe='')}"
         self.timeout = timeout
         self.session = requests.Session()
 
     def _call(self, method: str, path: str, **kw: Any) -> Any:
-        r = self.session.request(method, f"{self.url}/{path}", timeout=self.timeout, **kw)
+        return self._request(method, f"{self.url}/{path}", path, **kw)
+
+    def _request(self, method: str, url: str, what: str, **kw: Any) -> Any:
+        r = self.session.request(method, url, timeout=self.timeout, **kw)
         if r.status_code >= 400:
-            raise RuntimeError(f"sandbox admin {method} {path}: HTTP {r.status_code}: {r.text}")
+            where = f" (account {self.account})" if self.account else ""
+            raise RuntimeError(f"sandbox admin {method} {what}{where}: HTTP {r.status_code}: {r.text}")
         return r.json()
+
+    def accounts(self) -> list[dict[str, str]]:
+        """Every account of a multi-account sandbox, in order: [{"name": ..., "accessKey": ...}]."""
+        return self._request("GET", f"{self.root}/accounts", "accounts")
 
     def ground_truth(self, day: int | None = None, table: str | None = None, **filters: Any) -> dict | list:
         """filters: from_/to (or 'from') bound access_logs, datetimes or ISO strings."""

@@ -54,11 +54,17 @@ class KeyStore:
         usable = [k for k in self.keys if k.usable(now)]
         return (usable or self.keys)[-1].key
 
+    def find(self, key: Any) -> AccessKey | None:
+        """The key as the portal lists it (active or not), or None if the account never had it."""
+        if not isinstance(key, str):
+            return None
+        # Bytes: compare_digest refuses non-ASCII str, and a client may send anything.
+        sent = key.encode()
+        return next((k for k in self.keys if secrets.compare_digest(k.key.encode(), sent)), None)
+
     def check(self, key: Any, now: datetime) -> str | None:
         """None if the key may mint a token, else the controlled error code."""
-        found = next(
-            (k for k in self.keys if isinstance(key, str) and secrets.compare_digest(k.key, key)), None
-        )
+        found = self.find(key)
         if found is None:
             return "error_accesskey_not_found"
         if not found.usable(now):
@@ -106,16 +112,27 @@ class TokenIssuer:
         self.issued.append(token)
         return token
 
-    def valid(self, token: str, now: datetime) -> bool:
+    def _claims(self, token: str) -> dict[str, Any] | None:
+        """The claims if this issuer signed the token (live or not), else None."""
         try:
-            # exp is checked against the sandbox clock, not the wall clock.
-            claims = jwt.decode(
+            # exp is checked against the sandbox clock, not the wall clock (see valid).
+            return jwt.decode(
                 token,
                 self._secret,
                 algorithms=["HS256"],
                 options={"verify_exp": False, "verify_nbf": False, "verify_iat": False},
             )
         except jwt.PyJWTError:
+            return None
+
+    def signed(self, token: str) -> bool:
+        """True if this issuer minted the token, even a superseded or expired one: the
+        multi-account router sends it to its own account, which answers 401 if it is stale."""
+        return self._claims(token) is not None
+
+    def valid(self, token: str, now: datetime) -> bool:
+        claims = self._claims(token)
+        if claims is None:
             return False
         return claims.get("jti") == self._current_jti and int(claims.get("exp", 0)) > now.timestamp()
 

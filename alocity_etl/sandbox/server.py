@@ -69,15 +69,14 @@ class Sandbox:
         uvicorn_server(self.app()).run(sockets=[sock])
 
 
-class RunningSandbox:
-    """A sandbox serving in a background thread; a context manager that stops it on exit."""
+class BackgroundServer:
+    """uvicorn serving an ASGI app on a bound socket in a daemon thread; returns once it accepts."""
 
-    def __init__(self, sandbox: Sandbox, sock: socket.socket) -> None:
-        self.sandbox, self.state, self._sock = sandbox, sandbox.state, sock
+    def __init__(self, app: Any, sock: socket.socket) -> None:
+        self._sock = sock
         self.port: int = sock.getsockname()[1]
         self.base_url = f"http://{HOST}:{self.port}"
-        self.admin = SandboxAdmin(self.base_url)
-        self._server = uvicorn_server(sandbox.app())
+        self._server = uvicorn_server(app)
         self._thread = threading.Thread(
             target=self._server.run,
             kwargs={"sockets": [sock]},
@@ -92,6 +91,22 @@ class RunningSandbox:
                 raise RuntimeError("the sandbox server did not start")
             time.sleep(0.01)
 
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._sock.close()
+
+
+class RunningSandbox:
+    """A sandbox serving in a background thread; a context manager that stops it on exit."""
+
+    def __init__(self, sandbox: Sandbox, sock: socket.socket) -> None:
+        self.sandbox, self.state = sandbox, sandbox.state
+        self._serving = BackgroundServer(sandbox.app(), sock)
+        self.port, self.base_url = self._serving.port, self._serving.base_url
+        self.admin = SandboxAdmin(self.base_url)
+
     @property
     def access_key(self) -> str:
         """The newest usable access key (changes after a reissue or a renewal)."""
@@ -103,11 +118,8 @@ class RunningSandbox:
         return self.sandbox.config
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
+        self._serving.stop()
         self.admin.close()
-        self._sock.close()
 
     def __enter__(self) -> RunningSandbox:
         return self

@@ -203,6 +203,12 @@ class SandboxState:
         elapsed = 0.0 if self.config.freeze_clock else time.monotonic() - self._mono0
         return self.start + self._offset + timedelta(seconds=elapsed)
 
+    def share_wall_clock(self, other: SandboxState) -> None:
+        """Let wall time run from `other`'s origin: the accounts of one server read one time until
+        the admin interface moves one of them (else each would lag by when it was built)."""
+        with self.lock:
+            self._mono0 = other._mono0
+
     def set_clock(self, value: datetime) -> None:
         with self.lock:
             self._offset += value - self.now()

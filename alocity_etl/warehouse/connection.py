@@ -66,7 +66,7 @@ def warehouse_path(path: str | os.PathLike[str] | None = None) -> Path:
     return Path(path or DEFAULT_PATH)
 
 
-def _check_header(p: Path) -> None:
+def check_header(p: Path) -> None:
     try:
         with p.open("rb") as f:
             head = f.read(16)
@@ -89,7 +89,7 @@ def connect(
     if p.exists():
         if p.is_dir():
             raise WarehousePathError(f"warehouse path {p} is a directory, not a file")
-        _check_header(p)
+        check_header(p)
         if not read_only and not os.access(p, os.W_OK):
             raise WarehousePathError(f"cannot write warehouse {p}: permission denied (open read-only?)")
     elif read_only:
@@ -110,7 +110,7 @@ def connect(
         con.execute(f"ATTACH ? AS {alias} ({options})", [str(p)])
     except duckdb.Error as e:
         con.close()
-        raise _translate(p, e) from None
+        raise translate_error(p, e) from None
     con.execute(f"USE {alias}")
     con.execute("SET TimeZone = 'UTC'")  # row hashes and text casts of TIMESTAMPTZ depend on it
     return con
@@ -130,7 +130,7 @@ def disconnect(con: duckdb.DuckDBPyConnection) -> None:
         con.close()
 
 
-def _translate(p: Path, e: Exception) -> WarehouseError:
+def translate_error(p: Path, e: Exception) -> WarehouseError:
     msg = str(e)
     if "Could not set lock" in msg:
         pid = re.search(r"PID (\d+)", msg)
@@ -157,5 +157,5 @@ def sqlalchemy_engine(path: str | os.PathLike[str] | None = None, *, read_only: 
 
     p = warehouse_path(path)
     if p.exists():
-        _check_header(p)
+        check_header(p)
     return create_engine(f"duckdb:///{p}", connect_args={"read_only": read_only})

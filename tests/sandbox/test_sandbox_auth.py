@@ -129,3 +129,9 @@ def test_parse_rate_limit(spec, expected):
 def test_parse_rate_limit_rejects(spec):
     with pytest.raises(ValueError, match="N/WINDOW"):
         parse_rate_limit(spec)
+
+
+def test_any_key_text_is_a_controlled_error(api):
+    # compare_digest refuses non-ASCII str: a client's odd key must not turn into a 500.
+    for key in ("clé-ünïcode", "", 42, None):
+        assert api.error_code("POST", "token", json={"accessKey": key}) == "error_accesskey_not_found"
