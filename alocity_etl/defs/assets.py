@@ -310,6 +310,7 @@ def _accounts_asset(resource: Resource, settings: Settings, hooks: WriteHooks, a
                     run_id=context.run.run_id,
                     read=read,
                     settle_days=settings.sync.settle_days,
+                    recheck_days=settings.sync.recheck_days,
                     access_log_start=settings.sync.access_log_start,
                     log=lambda m: context.log.info(f"{name}: {m}"),
                     lock_timeout_s=account.warehouse.lock_timeout_s,
