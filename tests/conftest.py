@@ -67,3 +67,15 @@ def postgres_server() -> Iterator[Any]:
 def postgres_url(postgres_server: Any) -> str:
     """The URL (user and password included) of a new, empty database on the session's server."""
     return postgres_server.create_database(f"t_{uuid.uuid4().hex[:12]}")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under `make test` (pytest-xdist, --dist loadgroup) each test file runs on one worker, so
+    a module's fixtures are built once; the reliability suite runs on one worker as a whole, so
+    its session-wide figures (reports/reliability.json) are complete."""
+    if not config.pluginmanager.hasplugin("xdist"):
+        return
+    for item in items:
+        rel = Path(str(item.path)).relative_to(REPO_ROOT).as_posix()
+        group = "reliability" if rel.startswith("tests/reliability/") else rel
+        item.add_marker(pytest.mark.xdist_group(group))

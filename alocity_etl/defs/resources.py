@@ -83,7 +83,7 @@ class AccountsSyncGuard(ConfigurableResource):
     @contextmanager
     def yield_for_execution(self, context: InitResourceContext) -> Iterator[AccountsSyncGuard]:
         log = context.log.info if context.log is not None else logging.getLogger(__name__).info
-        tags = context.dagster_run.tags if context.dagster_run is not None else {}
+        tags = context.run.tags if context.run is not None else {}
         with ExitStack() as stack:
             for name in run_accounts(tags, sorted(self.warehouses)):
                 stack.enter_context(sync_lock(self.warehouses[name], self.wait_s, log))
