@@ -180,8 +180,17 @@ VARIABLES: tuple[Variable, ...] = (
         "ALOCITY_ACCOUNTS_PER_RUN",
         "50",
         (
-            "with an accounts file: how many accounts one run syncs side by side (in one process,"
-            " each at its own budget); 1 on a cluster, so each account is a run of its own"
+            "with an accounts file: at most this many accounts in one run, synced side by side (in"
+            " one process, each at its own budget); 1 on a cluster, so each account is a run of its own"
+        ),
+    ),
+    Variable(
+        "ALOCITY_ACCOUNT_RUNS",
+        "4",
+        (
+            "with an accounts file: the accounts are split into this many runs (each its own process,"
+            " CPU work on every core): `alocity-etl sync` starts them at once, the nightly schedule"
+            " asks for them together"
         ),
     ),
     Variable(
@@ -282,7 +291,8 @@ class SyncSettings:
     intraday_cron: str
     sync_wait_s: float  # a sync waits this long for another sync of the same warehouse
     models: bool  # the dbt models are part of the Definitions and run at the end of a sync
-    accounts_per_run: int  # with an accounts file: accounts one run syncs side by side
+    accounts_per_run: int  # with an accounts file: accounts one run syncs side by side (at most)
+    account_runs: int  # with an accounts file: runs (processes) the accounts are split into
     recheck_days: int = 0  # once a week a catch-up re-reads this many days back, settled or not
 
 
@@ -381,6 +391,7 @@ class Settings:
             sync_wait_s=env.whole("ALOCITY_SYNC_WAIT_S", minimum=0),
             models=env.parsed("ALOCITY_MODELS", _switch),
             accounts_per_run=env.whole("ALOCITY_ACCOUNTS_PER_RUN", minimum=1),
+            account_runs=env.whole("ALOCITY_ACCOUNT_RUNS", minimum=1),
             recheck_days=env.whole("ALOCITY_ACCESS_LOG_RECHECK_DAYS", minimum=0),
         )
         monitoring = MonitoringSettings(

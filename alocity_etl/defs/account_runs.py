@@ -1,21 +1,29 @@
-"""`run_sync` with an accounts file: the chosen accounts in runs of ALOCITY_ACCOUNTS_PER_RUN.
+"""`run_sync` with an accounts file: the chosen accounts in runs of blocks (`run_blocks`:
+ALOCITY_ACCOUNT_RUNS runs of at most ALOCITY_ACCOUNTS_PER_RUN accounts).
 
 Each run covers a block of consecutive accounts x the days they read (defs/accounts.py);
-its steps sync the block's accounts side by side. The sync lock of every account of the
-block is held for the run, and each account's ledger entry is closed with its own requests
-and its own first error.
+its steps sync the block's accounts side by side (threads: they wait on their budgets).
+The runs themselves go side by side, each in its own process, as the daemon would launch
+them: one process holds one GIL, and 50 accounts' normalising, writing and dbt builds are
+minutes of CPU that a single process would spend on one core while the budgets refill.
+The sync lock of every account of a block is held by its process for the run, and each
+account's ledger entry is closed with its own requests and its own first error.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import multiprocessing
+import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
 from datetime import UTC, date, datetime
+from typing import Any
 
 from dagster import AssetKey, DagsterInstance
 
-from alocity_etl.defs.accounts import block_tags, blocks, each_account
+from alocity_etl.defs.accounts import block_tags, each_account, run_blocks
 from alocity_etl.defs.build import build_definitions
 from alocity_etl.defs.jobs import ACCOUNT_TAG, SYNC_JOB, block_label
 from alocity_etl.defs.runs import (
@@ -34,7 +42,7 @@ from alocity_etl.sync.lock import sync_lock
 from alocity_etl.sync.pipeline import finish_run
 from alocity_etl.sync.read_plan import Read
 from alocity_etl.warehouse import WarehouseError
-from alocity_etl.warehouse.write_hooks import WriteHooks
+from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
 
 
 def run_accounts_sync(
@@ -51,19 +59,96 @@ def run_accounts_sync(
     summary = SyncSummary()
     t0 = time.monotonic()
     today = today or datetime.now(UTC).date()
-    names = accounts or settings.account_names()
-    for block in blocks(settings.account_names(), names, settings.sync.accounts_per_run):
-        with ExitStack() as stack:
-            for name in block:  # name order: two syncs never wait on each other in a circle
-                wh = settings.for_account(name).warehouse
-                stack.enter_context(sync_lock(wh.path, settings.sync.sync_wait_s, log))
-            for name in block:
-                closed = close_interrupted(settings.for_account(name))
-                if closed:
-                    log(f"{name}: marked {closed} sync(s) left running by a killed process as interrupted")
-            _run_block(instance, settings, hooks, block, select, read, tags, log, today, summary)
+    runs = run_blocks(settings, accounts or settings.account_names())
+    # A run in a process of its own needs an instance other processes can open (not an
+    # in-memory one) and nothing injected into this process (test hooks).
+    if len(runs) > 1 and not instance.is_ephemeral and hooks is NO_HOOKS:
+        _runs_in_processes(instance, settings, runs, select, read, tags, log, today, summary)
+    else:
+        for block in runs:
+            _locked_block(instance, settings, hooks, block, select, read, tags, log, today, summary)
     summary.seconds = time.monotonic() - t0
     return summary
+
+
+def _locked_block(
+    instance: DagsterInstance,
+    settings: Settings,
+    hooks: WriteHooks,
+    block: list[str],
+    select: set[str] | None,
+    read: Read,
+    tags: dict[str, str] | None,
+    log: Callable[[str], None],
+    today: date,
+    summary: SyncSummary,
+) -> None:
+    with ExitStack() as stack:
+        for name in block:  # name order: two syncs never wait on each other in a circle
+            wh = settings.for_account(name).warehouse
+            stack.enter_context(sync_lock(wh.path, settings.sync.sync_wait_s, log))
+        for name in block:
+            closed = close_interrupted(settings.for_account(name))
+            if closed:
+                log(f"{name}: marked {closed} sync(s) left running by a killed process as interrupted")
+        _run_block(instance, settings, hooks, block, select, read, tags, log, today, summary)
+
+
+def _runs_in_processes(
+    instance: DagsterInstance,
+    settings: Settings,
+    runs: list[list[str]],
+    select: set[str] | None,
+    read: Read,
+    tags: dict[str, str] | None,
+    log: Callable[[str], None],
+    today: date,
+    summary: SyncSummary,
+) -> None:
+    """The first block's run in this process, each other one in a fresh process of its own
+    (spawn), all at once; their runs are recorded in the same instance, from which this
+    summary is collected."""
+    log(f"{len(runs)} runs side by side: " + ", ".join(block_label(b) for b in runs))
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=len(runs) - 1, mp_context=ctx) as pool:
+        futures = [
+            pool.submit(_block_process, instance.get_ref(), settings, b, select, read, tags, today)
+            for b in runs[1:]
+        ]
+        here = SyncSummary()
+        try:
+            _locked_block(instance, settings, NO_HOOKS, runs[0], select, read, tags, log, today, here)
+            done: list = [here.runs]
+        except Exception as exc:
+            done = [exc]
+        done += [f.result() if f.exception() is None else f.exception() for f in futures]
+    failures = [d for d in done if isinstance(d, BaseException)]
+    for block_runs in (d for d in done if not isinstance(d, BaseException)):
+        for job, run_id, ok in block_runs:
+            summary.runs.append((job, run_id, ok))
+            collect_run(instance, run_id, summary)
+    if failures:
+        raise failures[0]
+
+
+def _block_process(
+    ref: Any,  # DagsterInstance.get_ref(): how another process opens the same instance
+    settings: Settings,
+    block: list[str],
+    select: set[str] | None,
+    read: Read,
+    tags: dict[str, str] | None,
+    today: date,
+) -> list[tuple[str, str, bool]]:
+    """One block's run, in a worker process; its progress goes to this process's stderr."""
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    block_summary = SyncSummary()
+    with DagsterInstance.from_ref(ref) as instance:
+        _locked_block(instance, settings, NO_HOOKS, block, select, read, tags, log, today, block_summary)
+    return block_summary.runs
 
 
 def _run_block(

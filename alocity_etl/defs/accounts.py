@@ -13,7 +13,8 @@ A run covers a block of accounts x a range of days (Dagster's ranges over two di
 rectangles). Its steps sync every account of the block side by side in threads, each at its
 own API budget into its own warehouse file: accounts spend most of a sync waiting on their
 budgets, so one process serves many of them in a few hundred MB where a process per account
-would take ~250 MB each (docs/architecture.md).
+would take ~250 MB each; a few such runs go side by side (`run_blocks`), so their CPU work
+spreads over the cores (docs/architecture.md).
 """
 
 from __future__ import annotations
@@ -78,6 +79,15 @@ def blocks(names: list[str], chosen: Iterable[str], size: int) -> list[list[str]
     if current:
         out.append(current)
     return out
+
+
+def run_blocks(settings: Settings, chosen: Iterable[str]) -> list[list[str]]:
+    """`chosen` accounts as the blocks of the runs that sync them: ALOCITY_ACCOUNT_RUNS runs
+    (processes, so the CPU work of many accounts is spread over every core), each of at most
+    ALOCITY_ACCOUNTS_PER_RUN accounts."""
+    chosen = list(chosen)
+    size = -(-len(chosen) // settings.sync.account_runs)  # ceil
+    return blocks(settings.account_names(), chosen, max(1, min(settings.sync.accounts_per_run, size)))
 
 
 def accounts_of(context: AssetExecutionContext) -> list[str]:

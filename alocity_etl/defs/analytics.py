@@ -194,14 +194,15 @@ def build_analytics_assets(
     warehouse_path: str,
     project_dir: Path = PROJECT_DIR,
     accounts: dict[str, WarehouseResource] | None = None,
+    workers: int | None = None,
 ):
     """The dbt models as one multi-asset, from the project's manifest (parsed now if missing
     or stale). ``project_dir``: another copy of the project (tests). With an accounts file,
     ``accounts`` (each account's warehouse): a run builds the models of each account its
-    partition tags cover, in worker processes (`build_many`)."""
+    partition tags cover, in `workers` processes (`build_many`; default one per core)."""
     manifest = ensure_manifest(warehouse_path, project_dir)
     if accounts:
-        return _accounts_models(manifest, project_dir, accounts)
+        return _accounts_models(manifest, project_dir, accounts, workers)
 
     @dbt_assets(
         manifest=manifest,
@@ -237,13 +238,15 @@ def build_analytics_assets(
     return analytics_models
 
 
-def _accounts_models(manifest, project_dir: Path, accounts: dict[str, WarehouseResource]):
+def _accounts_models(
+    manifest, project_dir: Path, accounts: dict[str, WarehouseResource], workers: int | None
+):
     @dbt_assets(
         manifest=manifest,
         project=DbtProject(project_dir=project_dir),
         dagster_dbt_translator=AlocityDbtTranslator(),
         name="analytics_models",
-        pool=POOL,
+        # no pool, as the loads of many accounts (defs/assets.py)
     )
     def analytics_models(context: AssetExecutionContext):
         chosen = sorted(k.path[-1] for k in context.selected_asset_keys)
@@ -257,7 +260,7 @@ def _accounts_models(manifest, project_dir: Path, accounts: dict[str, WarehouseR
         results: dict[str, BuildResult] = {}
         paths = {a: accounts[a].path for a in chosen_accounts}
         for account, r in build_many(
-            paths, None if set(chosen) == every else chosen, project_dir=project_dir
+            paths, None if set(chosen) == every else chosen, workers=workers, project_dir=project_dir
         ):
             results[account] = r
             context.log.info(

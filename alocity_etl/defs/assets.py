@@ -286,10 +286,13 @@ def _accounts_asset(resource: Resource, settings: Settings, hooks: WriteHooks, a
     specs = [with_freshness_policy(spec, settings) for spec in specs]
     names = settings.account_names()
 
+    # No pool: a pool is one name for every run, and these steps serve whichever accounts
+    # their run covers, so a pool would make the runs of different accounts take turns step
+    # by step. One run per account at a time is kept by each account's sync lock (the
+    # AccountsSyncGuard) and, under the daemon, by the run queue's per-account tag limit.
     @multi_asset(
         name=f"load_{resource.name}",
         specs=specs,
-        pool=POOL,
         op_tags={PRIORITY_TAG: str(priority(resource))},
         partitions_def=partitions,
         backfill_policy=BackfillPolicy.single_run() if events else None,

@@ -7,9 +7,11 @@ hooks that stop it at a chosen point).
 
 from __future__ import annotations
 
+import os
+
 from dagster import Definitions
 
-from alocity_etl.defs.accounts import account_days
+from alocity_etl.defs.accounts import account_days, run_blocks
 from alocity_etl.defs.assets import build_assets, build_raw_sources
 from alocity_etl.defs.checks import build_checks
 from alocity_etl.defs.jobs import build_jobs, build_schedules
@@ -34,7 +36,10 @@ def build_definitions(settings: Settings, hooks: WriteHooks = NO_HOOKS) -> Defin
                 a.name: WarehouseResource(path=a.warehouse.path, lock_timeout_s=a.warehouse.lock_timeout_s)
                 for a in settings.accounts
             }
-            models = [build_analytics_assets(settings.accounts[0].warehouse.path, accounts=accounts)]
+            # The runs of a night go side by side: their dbt builds share the cores.
+            workers = max(1, (os.cpu_count() or 1) // len(run_blocks(settings, settings.account_names())))
+            first = settings.accounts[0].warehouse.path
+            models = [build_analytics_assets(first, accounts=accounts, workers=workers)]
         else:
             models = [build_analytics_assets(settings.warehouse.path)]
         refresh_job, refresh_sensor = build_refresh(models[0], settings.account_names() or None)

@@ -31,7 +31,7 @@ from dagster import (
 
 from alocity_etl.catalog import CATALOG, WriteMode
 from alocity_etl.client import ConfigError
-from alocity_etl.defs.accounts import block_tags, blocks
+from alocity_etl.defs.accounts import block_tags, run_blocks
 from alocity_etl.defs.assets import CATCH_UP, INTRADAY, MODELS_GROUP, READ_TAG
 from alocity_etl.settings import Settings
 from alocity_etl.sync.events import catch_up_range
@@ -140,7 +140,7 @@ def build_schedules(settings: Settings, jobs: Jobs) -> list[ScheduleDefinition]:
                 RunRequest(
                     tags={**block_tags(b, today, today), ACCOUNT_TAG: block_label(b), READ_TAG: INTRADAY}
                 )
-                for b in blocks(settings.account_names(), settings.account_names(), sync.accounts_per_run)
+                for b in run_blocks(settings, settings.account_names())
             ]
         return RunRequest(partition_key=today.isoformat(), tags={READ_TAG: INTRADAY})
 
@@ -155,11 +155,11 @@ def block_label(block: list[str]) -> str:
 def account_blocks(
     settings: Settings, chosen: list[str], today: date, wait_s: float = SCHEDULE_WAIT_S
 ) -> list[tuple[list[str], dict[str, str]]]:
-    """The catch-up runs of `chosen` accounts: blocks of ALOCITY_ACCOUNTS_PER_RUN, each over
+    """The catch-up runs of `chosen` accounts (`run_blocks`), each over
     the days from its accounts' earliest unsettled day through today (each account then
     reads its own unsettled days: the catch-up is per account, as its ledger says)."""
     out = []
-    for block in blocks(settings.account_names(), chosen, settings.sync.accounts_per_run):
+    for block in run_blocks(settings, chosen):
         first = min(catch_up_range(settings.for_account(n), today, wait_s)[0] for n in block)
         out.append((block, {**block_tags(block, first, today), ACCOUNT_TAG: block_label(block)}))
     return out

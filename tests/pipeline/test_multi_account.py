@@ -66,6 +66,8 @@ def synced(sandbox: RunningMultiSandbox, tmp_path_factory: pytest.TempPathFactor
         acct.admin.reset_stats()
     done = run_cli(["sync"], _env(tmp, sandbox, ALOCITY_MODELS="on"), timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
+    # ALOCITY_ACCOUNT_RUNS (4) > 3 accounts: a run (and a process) per account, side by side.
+    assert "3 runs side by side: acct01, acct02, acct03" in done.stderr
     return tmp, done.stdout
 
 
@@ -107,10 +109,11 @@ def test_one_account_alone_and_a_failing_account_loses_no_one_elses_data(sandbox
     assert done.returncode == 0, done.stderr[-3000:]
     after = {n: _syncs(_warehouse(tmp, n)) for n in ACCOUNTS}
     assert after == {**before, "acct02": before["acct02"] + 1}  # only acct02 synced
-    # acct03's cloud keys fail on every call: its step fails, the others' data lands.
+    # acct03's cloud keys fail on every call: its step fails, the others' data lands, also
+    # when the three accounts share one run (ALOCITY_ACCOUNT_RUNS=1: one process, one step).
     sandbox.accounts["acct03"].admin.set_faults("cloud_keys", error_rate=1.0, seed=1)
     try:
-        done = run_cli(["sync"], env, timeout=300)
+        done = run_cli(["sync"], {**env, "ALOCITY_ACCOUNT_RUNS": "1"}, timeout=300)
     finally:
         sandbox.accounts["acct03"].admin.clear_faults()
     assert done.returncode == 1
@@ -127,7 +130,8 @@ def test_one_account_alone_and_a_failing_account_loses_no_one_elses_data(sandbox
 
 def test_in_dagster_the_account_is_a_partition_of_one_graph(sandbox, synced) -> None:
     tmp, _ = synced
-    env = {**_env(tmp, sandbox), "ALOCITY_ACCOUNTS_PER_RUN": "2"}
+    # One run for all three accounts, were it not for the cap of two accounts per run.
+    env = {**_env(tmp, sandbox), "ALOCITY_ACCOUNT_RUNS": "1", "ALOCITY_ACCOUNTS_PER_RUN": "2"}
     settings = Settings.from_env(env)
     defs = build_definitions(settings)
     graph = defs.resolve_asset_graph()
