@@ -21,7 +21,7 @@ test: $(STAMP)  ## Command 2: lint, the layer rules and the whole test suite
 	$(BIN)/lint-imports
 	$(BIN)/pytest -n 2 --dist loadgroup
 
-year: $(STAMP)  ## The simulated year (tests/year, marker `year`, ~half an hour): writes reports/year.json
+year: $(STAMP)  ## The simulated year (tests/year, marker `year`, ~45 minutes): writes reports/year.json
 	$(BIN)/pytest -m year tests/year -s -p no:cacheprovider
 
 ui: $(STAMP)
