@@ -123,3 +123,20 @@ def test_cli_bad_account_input_exits_2_in_one_line_and_writes_nothing(
 def test_account_flags_without_an_accounts_file_say_how(tmp_path: Path) -> None:
     done = run_cli(["sql", "--all-accounts", "SELECT 1"], {"ALOCITY_WAREHOUSE": str(tmp_path / "x.duckdb")})
     assert done.returncode == 2 and "needs an accounts file: set ALOCITY_ACCOUNTS_FILE" in done.stderr
+
+
+def test_accounts_split_into_account_runs_of_at_most_accounts_per_run(tmp_path: Path) -> None:
+    from alocity_etl.defs.accounts import run_blocks
+
+    text = "".join(f"[accounts.a{i:02d}]\naccess_key_env = 'K{i}'\n" for i in range(1, 51))
+    keys = {f"K{i}": "k" for i in range(1, 51)}
+    s = _settings(tmp_path, text, **keys)
+    runs = run_blocks(s, s.account_names())
+    assert [len(b) for b in runs] == [13, 13, 13, 11]  # ALOCITY_ACCOUNT_RUNS=4 by default
+    assert [n for b in runs for n in b] == s.account_names()  # each account once, in order
+    capped = _settings(tmp_path, text, ALOCITY_ACCOUNTS_PER_RUN="10", **keys)
+    assert [len(b) for b in run_blocks(capped, capped.account_names())] == [10] * 5
+    one = _settings(tmp_path, text, ALOCITY_ACCOUNT_RUNS="1", **keys)
+    assert len(run_blocks(one, one.account_names())) == 1
+    # A subset: blocks are ranges of the file's order, never spanning an account left out.
+    assert run_blocks(s, ["a01", "a02", "a05"]) == [["a01"], ["a02"], ["a05"]]
