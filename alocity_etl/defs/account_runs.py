@@ -18,6 +18,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -45,6 +46,18 @@ from alocity_etl.warehouse import WarehouseError
 from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
 
 
+@dataclass(frozen=True)
+class BlockSync:
+    """What every block's run of one sync shares (it travels to the runs' processes)."""
+
+    settings: Settings
+    select: set[str] | None
+    read: Read
+    tags: dict[str, str] | None
+    today: date
+    hooks: WriteHooks = NO_HOOKS
+
+
 def run_accounts_sync(
     instance: DagsterInstance,
     settings: Settings,
@@ -58,31 +71,27 @@ def run_accounts_sync(
 ) -> SyncSummary:
     summary = SyncSummary()
     t0 = time.monotonic()
-    today = today or datetime.now(UTC).date()
+    sync = BlockSync(settings, select, read, tags, today or datetime.now(UTC).date(), hooks)
     runs = run_blocks(settings, accounts or settings.account_names())
     # A run in a process of its own needs an instance other processes can open (not an
     # in-memory one) and nothing injected into this process (test hooks).
     if len(runs) > 1 and not instance.is_ephemeral and hooks is NO_HOOKS:
-        _runs_in_processes(instance, settings, runs, select, read, tags, log, today, summary)
+        _runs_in_processes(instance, sync, runs, log, summary)
     else:
         for block in runs:
-            _locked_block(instance, settings, hooks, block, select, read, tags, log, today, summary)
+            _locked_block(instance, sync, block, log, summary)
     summary.seconds = time.monotonic() - t0
     return summary
 
 
 def _locked_block(
     instance: DagsterInstance,
-    settings: Settings,
-    hooks: WriteHooks,
+    sync: BlockSync,
     block: list[str],
-    select: set[str] | None,
-    read: Read,
-    tags: dict[str, str] | None,
     log: Callable[[str], None],
-    today: date,
     summary: SyncSummary,
 ) -> None:
+    settings = sync.settings
     with ExitStack() as stack:
         for name in block:  # name order: two syncs never wait on each other in a circle
             wh = settings.for_account(name).warehouse
@@ -91,18 +100,14 @@ def _locked_block(
             closed = close_interrupted(settings.for_account(name))
             if closed:
                 log(f"{name}: marked {closed} sync(s) left running by a killed process as interrupted")
-        _run_block(instance, settings, hooks, block, select, read, tags, log, today, summary)
+        _run_block(instance, sync, block, log, summary)
 
 
 def _runs_in_processes(
     instance: DagsterInstance,
-    settings: Settings,
+    sync: BlockSync,
     runs: list[list[str]],
-    select: set[str] | None,
-    read: Read,
-    tags: dict[str, str] | None,
     log: Callable[[str], None],
-    today: date,
     summary: SyncSummary,
 ) -> None:
     """The first block's run in this process, each other one in a fresh process of its own
@@ -111,13 +116,10 @@ def _runs_in_processes(
     log(f"{len(runs)} runs side by side: " + ", ".join(block_label(b) for b in runs))
     ctx = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=len(runs) - 1, mp_context=ctx) as pool:
-        futures = [
-            pool.submit(_block_process, instance.get_ref(), settings, b, select, read, tags, today)
-            for b in runs[1:]
-        ]
+        futures = [pool.submit(_block_process, instance.get_ref(), sync, b) for b in runs[1:]]
         here = SyncSummary()
         try:
-            _locked_block(instance, settings, NO_HOOKS, runs[0], select, read, tags, log, today, here)
+            _locked_block(instance, sync, runs[0], log, here)
             done: list = [here.runs]
         except Exception as exc:
             done = [exc]
@@ -133,12 +135,8 @@ def _runs_in_processes(
 
 def _block_process(
     ref: Any,  # DagsterInstance.get_ref(): how another process opens the same instance
-    settings: Settings,
+    sync: BlockSync,
     block: list[str],
-    select: set[str] | None,
-    read: Read,
-    tags: dict[str, str] | None,
-    today: date,
 ) -> list[tuple[str, str, bool]]:
     """One block's run, in a worker process; its progress goes to this process's stderr."""
 
@@ -147,25 +145,21 @@ def _block_process(
 
     block_summary = SyncSummary()
     with DagsterInstance.from_ref(ref) as instance:
-        _locked_block(instance, settings, NO_HOOKS, block, select, read, tags, log, today, block_summary)
+        _locked_block(instance, sync, block, log, block_summary)
     return block_summary.runs
 
 
 def _run_block(
     instance: DagsterInstance,
-    settings: Settings,
-    hooks: WriteHooks,
+    sync: BlockSync,
     block: list[str],
-    select: set[str] | None,
-    read: Read,
-    tags: dict[str, str] | None,
     log: Callable[[str], None],
-    today: date,
     summary: SyncSummary,
 ) -> None:
+    settings, select, read, today = sync.settings, sync.select, sync.read, sync.today
     dims, events = selected_tables(select)
     first = last = today  # dimensions alone: today's partitions
-    run_tags = {ACCOUNT_TAG: block_label(block), **(tags or {})}
+    run_tags = {ACCOUNT_TAG: block_label(block), **(sync.tags or {})}
     if events:
         # Where each account's history starts (one small request for an account seen first).
         found = each_account(
@@ -185,7 +179,7 @@ def _run_block(
     if not keys:
         return
     # Built after the origins are known: the day partitions begin at the earliest account's.
-    job = build_definitions(settings, hooks).resolve_job_def(SYNC_JOB)
+    job = build_definitions(settings, sync.hooks).resolve_job_def(SYNC_JOB)
     keys += model_keys(job, select)
     result = job.execute_in_process(
         instance=instance,

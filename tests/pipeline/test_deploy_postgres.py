@@ -16,11 +16,11 @@ import pytest
 from dagster import DagsterInstance, DagsterRunStatus, QueuedRunCoordinator
 from dagster_postgres import PostgresRunStorage
 
+from alocity_etl.analytics.dbt_run import environ
 from alocity_etl.client import ClientSettings
 from alocity_etl.defs.jobs import ACCOUNT_TAG
 from tests.support.pipeline import REPO, Paths, run_cli, start_sandbox
 from tests.support.postgres import SUPERUSER
-from tests.support.syncs import environ
 
 
 @pytest.mark.slow

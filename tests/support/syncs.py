@@ -6,33 +6,19 @@ sandbox and warehouse.
 
 from __future__ import annotations
 
-import os
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from dagster import DagsterInstance
 
+from alocity_etl.analytics.dbt_run import environ
 from alocity_etl.defs.build import build_definitions
 from alocity_etl.defs.runs import run_sync
 from alocity_etl.settings import Settings
 from alocity_etl.sync.read_plan import DayRange, Read
 from alocity_etl.warehouse.write_hooks import NO_HOOKS, WriteHooks
-
-
-@contextmanager
-def environ(values: dict[str, str]) -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def last_days(days: int, today: date | None = None) -> DayRange:

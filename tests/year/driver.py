@@ -36,6 +36,7 @@ import duckdb
 import time_machine
 from dagster import DagsterInstance, build_sensor_context
 
+from alocity_etl.analytics.dbt_run import environ
 from alocity_etl.defs.build import build_definitions
 from alocity_etl.defs.runs import SyncSummary, collect_run
 from alocity_etl.defs.sensors import build_access_key_sensor
@@ -45,7 +46,6 @@ from alocity_etl.warehouse.raw_archive import body_text
 from tests.support.pausing_hooks import PAUSED
 from tests.support.pipeline import REPO, Paths
 from tests.support.reconcile import Reconciliation, canonical, reconcile, table_spec, versioned_tables
-from tests.support.syncs import environ
 from tests.year.calendar import KILL, YearPlan
 from tests.year.models import RECHECK_DAYS, SETTLE_DAYS, EventModel, VersionModel, values
 from tests.year.nights import QUIET, intraday_request, nightly_request
