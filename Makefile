@@ -19,7 +19,7 @@ sync: $(STAMP)  ## Command 1: full sync into warehouse/alocity.duckdb (embedded 
 test: $(STAMP)  ## Command 2: lint, the layer rules and the whole test suite
 	$(BIN)/ruff check alocity_etl tests benchmarks
 	$(BIN)/lint-imports
-	$(BIN)/pytest -n 2 --dist loadgroup
+	$(BIN)/pytest -n 2 --dist loadgroup --durations=25
 
 year: $(STAMP)  ## The simulated year (tests/year, marker `year`, ~45 minutes): writes reports/year.json
 	$(BIN)/pytest -m year tests/year -s -p no:cacheprovider

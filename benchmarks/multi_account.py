@@ -15,7 +15,7 @@ the N-account wall time / the slowest account's floor (target <= 1.5), with peak
 sync's whole process tree (target <= 3 GB) and 429s summed over accounts (target 0).
 Writes benchmarks/results/multi_account.json.
 
-    .venv/bin/python benchmarks/multi_account.py [--accounts 50] [--preset small] [--rate 100/60s]
+    .venv/bin/python benchmarks/multi_account.py [--accounts 50] [--preset small] [--rate 100/60s] [--runs N]
 """
 
 from __future__ import annotations
@@ -89,6 +89,7 @@ def main() -> int:
     ap.add_argument("--preset", default="small")
     ap.add_argument("--rate", default="100/60s")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--runs", type=int, help="ALOCITY_ACCOUNT_RUNS of the N-account sync")
     args = ap.parse_args()
     from alocity_etl.client.settings import parse_rate_limit
     from alocity_etl.sandbox import SandboxAdmin
@@ -132,6 +133,7 @@ def main() -> int:
             "ALOCITY_ACCOUNTS_FILE": str(tmp / "accounts.toml"),
             "ALOCITY_WAREHOUSE": str(tmp / "many" / "unused.duckdb"),
             **{key_env(n): keys[n] for n in many},
+            **({"ALOCITY_ACCOUNT_RUNS": str(args.runs)} if args.runs else {}),
         }
         print(f"{len(many)} accounts side by side at {args.rate} each ...", flush=True)
         wall, rss, code = run_sync(many_env, tmp / "many.log")
@@ -182,6 +184,7 @@ def main() -> int:
             "met": ok,
             "preset": args.preset,
             "rate_limit": args.rate,
+            "account_runs": args.runs or "default (ALOCITY_ACCOUNT_RUNS)",
             "wall_s": round(wall, 1),
             "slowest_account": slowest,
             "slowest_floor_s": round(floors[slowest], 1),

@@ -79,3 +79,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         rel = Path(str(item.path)).relative_to(REPO_ROOT).as_posix()
         group = "reliability" if rel.startswith("tests/reliability/") else rel
         item.add_marker(pytest.mark.xdist_group(group))
+    # The longest groups first (the simulated year's nights, the reliability suite): one
+    # started last would leave the other worker idle at the end.
+    first = ("tests/year/", "tests/reliability/")
+    items.sort(key=lambda i: next((n for n, p in enumerate(first) if p in str(i.path)), len(first)))

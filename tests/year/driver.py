@@ -1,4 +1,4 @@
-"""Drive a simulated year (tests/year/calendar.py) against a sandbox on 127.0.0.1 and check
+"""Drive a simulated year (tests/year/year_plan.py) against a sandbox on 127.0.0.1 and check
 the warehouse every simulated morning; returns the figures of reports/year.json.
 
 Time: the sandbox's clock is frozen and moved by `simulate` (the account lives through
@@ -46,9 +46,9 @@ from alocity_etl.warehouse.raw_archive import body_text
 from tests.support.pausing_hooks import PAUSED
 from tests.support.pipeline import REPO, Paths
 from tests.support.reconcile import Reconciliation, canonical, reconcile, table_spec, versioned_tables
-from tests.year.calendar import KILL, YearPlan
 from tests.year.models import RECHECK_DAYS, SETTLE_DAYS, EventModel, VersionModel, values
 from tests.year.nights import QUIET, intraday_request, nightly_request
+from tests.year.year_plan import KILL, YearPlan
 
 START = datetime(2027, 1, 4, tzinfo=UTC)  # night 1 is a Tuesday; any date replays the same
 RATE = "100/0.2s"  # the account's 100 requests per minute, 300x faster

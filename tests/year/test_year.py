@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 from tests.support.pipeline import REPO
-from tests.year.calendar import YearPlan
 from tests.year.driver import Year
+from tests.year.year_plan import YearPlan
 
 SEED = 22
 REPORT = REPO / "reports" / "year.json"
