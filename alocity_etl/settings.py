@@ -186,11 +186,11 @@ VARIABLES: tuple[Variable, ...] = (
     ),
     Variable(
         "ALOCITY_ACCOUNT_RUNS",
-        "4",
+        "2",
         (
             "with an accounts file: the accounts are split into this many runs (each its own process,"
-            " CPU work on every core): `alocity-etl sync` starts them at once, the nightly schedule"
-            " asks for them together"
+            " CPU work on every core: one per core is right): `alocity-etl sync` starts them at once,"
+            " the nightly schedule asks for them together"
         ),
     ),
     Variable(

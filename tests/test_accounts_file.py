@@ -132,11 +132,11 @@ def test_accounts_split_into_account_runs_of_at_most_accounts_per_run(tmp_path: 
     keys = {f"K{i}": "k" for i in range(1, 51)}
     s = _settings(tmp_path, text, **keys)
     runs = run_blocks(s, s.account_names())
-    assert [len(b) for b in runs] == [13, 13, 13, 11]  # ALOCITY_ACCOUNT_RUNS=4 by default
+    assert [len(b) for b in runs] == [25, 25]  # ALOCITY_ACCOUNT_RUNS=2 by default
     assert [n for b in runs for n in b] == s.account_names()  # each account once, in order
     capped = _settings(tmp_path, text, ALOCITY_ACCOUNTS_PER_RUN="10", **keys)
     assert [len(b) for b in run_blocks(capped, capped.account_names())] == [10] * 5
     one = _settings(tmp_path, text, ALOCITY_ACCOUNT_RUNS="1", **keys)
     assert len(run_blocks(one, one.account_names())) == 1
     # A subset: blocks are ranges of the file's order, never spanning an account left out.
-    assert run_blocks(s, ["a01", "a02", "a05"]) == [["a01"], ["a02"], ["a05"]]
+    assert run_blocks(s, ["a01", "a02", "a05"]) == [["a01", "a02"], ["a05"]]
