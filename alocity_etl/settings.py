@@ -293,7 +293,7 @@ class SyncSettings:
     models: bool  # the dbt models are part of the Definitions and run at the end of a sync
     accounts_per_run: int  # with an accounts file: accounts one run syncs side by side (at most)
     account_runs: int  # with an accounts file: runs (processes) the accounts are split into
-    recheck_days: int = 0  # once a week a catch-up re-reads this many days back, settled or not
+    recheck_days: int  # once a week a catch-up re-reads this many days back, settled or not
 
 
 @dataclass(frozen=True)
