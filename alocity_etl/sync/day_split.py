@@ -1,7 +1,7 @@
 """One listing of access logs -> its UTC days, each handed out once the listing has moved on.
 
 The listing is sorted by createdAt (§13), so a day is complete in it as soon as a later
-day's event shows up; it is then written in a transaction of its own, while the listing
+day's event shows up; it is then written (sync/day_batch.py), while the listing
 goes on. A page that straddles midnight is split in two, each half archived with its day.
 An event out of order (not promised never to happen) reopens its day, which is handed out
 again: the event table is keyed on the event id, so writing a day twice is safe.

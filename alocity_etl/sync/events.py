@@ -1,5 +1,6 @@
-"""Access logs from the API to the warehouse: read windows, split by UTC day, write each day
-with the day ledger (warehouse/access_log_days.py) in its own transaction.
+"""Access logs from the API to the warehouse: read windows, split by UTC day, write the days
+with the day ledger (warehouse/access_log_days.py): a day read complete before in a
+transaction of its own, days read for the first time a few per transaction (sync/day_batch.py).
 
 Each window (sync/read_plan.py) is ONE listing, so a backfill of D days costs what its
 events need (ceil(events / page size) + 1), not (pages + 1) per day. Pages are fetched
@@ -33,6 +34,7 @@ from alocity_etl.client.wire import (
     parse_datetime,
 )
 from alocity_etl.settings import Settings
+from alocity_etl.sync.day_batch import DayBatch
 from alocity_etl.sync.day_split import DaySplitter
 from alocity_etl.sync.fetch_ahead import PARSED_PER_COMPRESSED, FetchAhead
 from alocity_etl.sync.held_writer import HeldWriter
@@ -137,15 +139,16 @@ def plan(
 
 
 def read_events(client: AlocityClient, resource: Resource, read: Read, ctx: EventsContext) -> EventsRead:
-    """Read `resource` (access logs) as `read` asks and write it, day by day."""
+    """Read `resource` (access logs) as `read` asks and write it by UTC day."""
     result = EventsRead()
     today = ctx.clock().date()
     with Warehouse.open(ctx.warehouse_path, lock_timeout=ctx.lock_timeout_s) as wh:
         windows, finds_origin = plan(read, ctx, wh, today, result)
+        complete = {d for d, s in access_log_days.days(wh.con).items() if s.complete_read_at is not None}
     result.windows = windows
     for i, window in enumerate(windows):
         try:
-            _read_window(client, resource, window, ctx, today, result, finds_origin and i == 0)
+            _read_window(client, resource, window, ctx, today, result, finds_origin and i == 0, complete)
         except EndpointUnavailable as exc:
             result.unavailable = f"{resource.name}: {exc} — not available on this account, skipped"
             ctx.log(result.unavailable)
@@ -170,7 +173,10 @@ def _read_window(
     today: date,
     result: EventsRead,
     finds_origin: bool,
+    complete: set[date],
 ) -> None:
+    """One listing, its days written as they complete: days read complete before one by one
+    (each day's late events are counted in its own transaction), the others in batches."""
     journal = PageJournal(ctx.warehouse_path, resource.name, (window.start, window.end))
     replay = journal.load()
     journal.start(ctx.sync_id, replay)
@@ -198,6 +204,16 @@ def _read_window(
         contextlib.closing(ahead),
         HeldWriter(ctx.warehouse_path, ctx.lock_timeout_s, hooks=ctx.hooks) as writer,
     ):
+        batch = DayBatch(lambda days: _write_days(writer, resource, days, ctx, journal.read_at, result))
+
+        def write(day: date, day_pages: list[dict[str, Any]]) -> None:
+            # A day handed out again (an event out of order) after its write is written alone.
+            if _covers(window, day) and day not in complete and day not in written:
+                batch.add(day, day_pages)
+                return
+            batch.flush()  # in listing order
+            _write_day(writer, resource, day, day_pages, window, ctx, journal.read_at, result)
+
         while True:
             writer.release_unless(ahead.ready)
             page = ahead.get()
@@ -214,11 +230,11 @@ def _read_window(
                     covered = Window(day_start(first_event.date()), window.end).days_through(today)
                     progress.total = len(covered)
             for day, day_pages in splitter.add(page):
-                _write_day(writer, resource, day, day_pages, window, ctx, journal.read_at, result)
+                write(day, day_pages)
                 written.add(day)
                 progress.advance()
         for day, day_pages in splitter.finish():
-            _write_day(writer, resource, day, day_pages, window, ctx, journal.read_at, result)
+            write(day, day_pages)
             written.add(day)
             progress.advance()
         if finds_origin:
@@ -228,8 +244,9 @@ def _read_window(
         for day in covered:
             if day not in written:
                 if _covers(window, day):
-                    _write_day(writer, resource, day, [], window, ctx, journal.read_at, result)
+                    write(day, [])
                 progress.advance()
+        batch.flush()
     journal.discard()  # every day written: nothing to resume
     progress.finish()
 
@@ -245,6 +262,27 @@ def _created_at(item: Any, resource: Resource) -> datetime | None:
         return parse_datetime(raw) if isinstance(raw, str) else None
     except ValueError:
         return None
+
+
+def _write_days(
+    writer: HeldWriter,
+    resource: Resource,
+    days: list[tuple[date, list[dict[str, Any]]]],
+    ctx: EventsContext,
+    read_at: datetime | None,
+    result: EventsRead,
+) -> None:
+    """Whole days no read has completed yet, in one transaction (sync/day_batch.py)."""
+    assert read_at is not None  # noted before the listing's first request
+    bounded = []
+    for day, pages in days:
+        start = day_start(day)
+        bounded.append((day, [{**p, "window": (start, start + timedelta(days=1))} for p in pages]))
+    stats, reads = writer.open().apply_days(resource.name, bounded, ctx.sync_id, ctx.as_of, read_at)
+    result.days.extend(reads)
+    writer.wrote_day()
+    for table, s in stats.items():
+        result.totals[table] = result.totals.get(table, MergeStats()) + s
 
 
 def _write_day(

@@ -71,6 +71,16 @@ def days(con: duckdb.DuckDBPyConnection) -> dict[date, DayState]:
     return {r[0]: DayState(r[0], r[1], r[2], int(r[3]), r[4]) for r in rows}
 
 
+def completed(con: duckdb.DuckDBPyConnection, wanted: list[date]) -> list[date]:
+    """Those of `wanted` that a complete read has already written, in order."""
+    rows = con.execute(
+        "SELECT day FROM meta.access_log_days WHERE complete_read_at IS NOT NULL AND list_contains(?, day) "
+        "ORDER BY day",
+        [wanted],
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
 def record_read(
     con: duckdb.DuckDBPyConnection, day: date, read_at: datetime, inserted: int, sync_id: int
 ) -> DayRead:

@@ -6,7 +6,8 @@ a no-op for rows already present, and the table ends identical.
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import duckdb
@@ -88,11 +89,32 @@ def _span(
     ).fetchall()[0]
     if not total or nulls or not isinstance(lo, datetime) or not isinstance(hi, datetime):
         return int(total), None
+    if not _stored_as_time(con, table, col):  # widened by drift: compare all
+        return int(total), None
+    return int(total), (col, lo, hi)
+
+
+def _stored_as_time(con: duckdb.DuckDBPyConnection, table: str, col: str) -> bool:
+    """Whether the stored column is still a timestamp (drift may have widened it to text)."""
     stored = con.execute(
         "SELECT data_type FROM duckdb_columns() WHERE schema_name = 'main' AND table_name = ? "
         "AND column_name = ?",
         [table, col],
     ).fetchall()
-    if not stored or not stored[0][0].startswith("TIMESTAMP"):  # widened by drift: compare all
-        return int(total), None
-    return int(total), (col, lo, hi)
+    return bool(stored) and stored[0][0].startswith("TIMESTAMP")
+
+
+def events_by_day(con: duckdb.DuckDBPyConnection, table: str, days: Sequence[date]) -> dict[date, int]:
+    """Stored events of `table` per UTC day of its time column, for `days` (the session's
+    time zone is UTC). Empty when the table has no time column."""
+    res, _ = tables()[table]
+    if not days or not res.cursor or not _stored_as_time(con, table, snake(res.cursor)):
+        return {}
+    col = q(snake(res.cursor))
+    lo, hi = min(days), max(days) + timedelta(days=1)
+    rows = con.execute(
+        f"SELECT CAST({col} AS DATE), count(*) FROM main.{q(table)} "
+        f"WHERE {col} >= CAST(? AS TIMESTAMPTZ) AND {col} < CAST(? AS TIMESTAMPTZ) GROUP BY 1",
+        [lo.isoformat() + "T00:00:00Z", hi.isoformat() + "T00:00:00Z"],
+    ).fetchall()
+    return {d: int(n) for d, n in rows}

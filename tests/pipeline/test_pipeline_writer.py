@@ -1,13 +1,15 @@
-"""Reading a long access-log window: one listing, written day by day, the file let go in between.
+"""Reading a long access-log window: one listing, its days written a few per transaction (days
+read complete before: one by one), the file let go in between.
 
-The pieces (sync/held_writer.py, sync/fetch_ahead.py, sync/day_split.py) each have their
-own test; here they run together over real HTTP against the sandbox.
+The pieces (sync/held_writer.py, sync/fetch_ahead.py, sync/day_split.py, sync/day_batch.py)
+each have their own test; here they run together over real HTTP against the sandbox.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pytest
 from alocity_etl.catalog import resource
 from alocity_etl.client import AlocityClient, ClientSettings
 from alocity_etl.sync import pipeline
+from alocity_etl.sync.day_batch import DayBatch
 from alocity_etl.sync.day_split import DaySplitter
 from alocity_etl.sync.fetch_ahead import FetchAhead
 from alocity_etl.sync.held_writer import HeldWriter
@@ -27,10 +30,10 @@ from tests.support.reconcile import reconcile_sandbox
 
 
 def sync_access_logs(
-    tmp_path: Path, days: int, rate_limit: str
+    tmp_path: Path, days: int, rate_limit: str, passes: int = 1
 ) -> tuple[pipeline.ResourceResult, list[Any], Any]:
-    """The access logs of the sandbox's last `days` full days through sync_resource, the
-    sandbox's ground truth for them, and its request log."""
+    """The access logs of the sandbox's last `days` full days through sync_resource (`passes`
+    times), the sandbox's ground truth for them, and its request log."""
     sb = start_sandbox()
     # A minute past midnight on the sandbox's clock: its Date header has whole seconds, and a
     # read in the first second of a day could not tell that yesterday was over.
@@ -46,21 +49,22 @@ def sync_access_logs(
         end = sb.admin.clock().replace(hour=0, minute=0, second=0, microsecond=0)
         window = (end - timedelta(days=days), end)
         with AlocityClient(settings) as client:
-            result = pipeline.sync_resource(
-                client,
-                str(tmp_path / "w.duckdb"),
-                resource("access_logs"),
-                "r1",
-                window=window,
-                log=lambda _m: None,
-            )
+            for n in range(passes):
+                result = pipeline.sync_resource(
+                    client,
+                    str(tmp_path / "w.duckdb"),
+                    resource("access_logs"),
+                    f"r{n + 1}",
+                    window=window,
+                    log=lambda _m: None,
+                )
         truth = sb.admin.ground_truth(table="access_logs", from_=window[0], to=window[1])
         return result, truth, sb.admin.requests()
     finally:
         sb.stop()
 
 
-def test_a_window_is_one_listing_written_day_by_day(tmp_path: Path) -> None:
+def test_a_window_is_one_listing_its_new_days_written_in_batches(tmp_path: Path) -> None:
     result, truth, requests = sync_access_logs(tmp_path, days=4, rate_limit="none")
     assert result.tables["access_logs"].row_count == len(truth) > 50  # several pages
     listing = [r for r in requests if "access-log/page" in r]
@@ -69,18 +73,80 @@ def test_a_window_is_one_listing_written_day_by_day(tmp_path: Path) -> None:
     assert len({r.split("pageNumber")[0] for r in listing}) == 1
     assert result.events is not None
     # Every day of the window is noted as read, the days with no event (before the
-    # sandbox's history) too.
+    # sandbox's history) too, each with the events the sandbox holds for it.
     first = min(d.day for d in result.events.days)
     assert sorted(d.day for d in result.events.days) == [first + timedelta(days=i) for i in range(4)]
     assert all(d.complete for d in result.events.days)
+    per_day = Counter(date.fromisoformat(t["createdAt"][:10]) for t in truth)
+    assert {d.day: d.inserted for d in result.events.days} == {
+        d.day: per_day[d.day] for d in result.events.days
+    }
+    assert all(d.late == 0 for d in result.events.days)
     with Warehouse.open(tmp_path / "w.duckdb", read_only=True) as wh:
         loads = wh.con.execute(
             "SELECT count(*) FROM meta.resource_loads WHERE resource = 'access_logs'"
         ).fetchone()
-        assert loads == (4,)  # one transaction per day
+        assert loads == (1,)  # four days never read before: one transaction
+
+
+def test_days_read_complete_before_are_written_one_by_one(tmp_path: Path) -> None:
+    result, truth, _ = sync_access_logs(tmp_path, days=4, rate_limit="none", passes=2)
+    assert result.events is not None and len(result.events.days) == 4
+    # The second read found nothing new: no day gained an event, none is late.
+    assert [(d.inserted, d.late) for d in result.events.days] == [(0, 0)] * 4
+    with Warehouse.open(tmp_path / "w.duckdb", read_only=True) as wh:
+        loads = wh.con.execute(
+            "SELECT count(*) FROM meta.resource_loads WHERE resource = 'access_logs'"
+        ).fetchone()
+        assert loads == (1 + 4,)  # the first read's batch, then a transaction per day
+        (stored,) = wh.con.execute("SELECT count(*) FROM main.access_logs").fetchone()
+    assert stored == len(truth)
 
 
 # ---------------------------------------------------------------- the pieces
+
+
+def test_day_batch_writes_when_full_and_in_order_on_flush() -> None:
+    written: list[list[date]] = []
+    pages: dict[date, int] = {}
+
+    def write(days: list) -> None:
+        written.append([d for d, _ in days])
+        pages.update((d, len(p)) for d, p in days)
+
+    batch = DayBatch(write, max_days=3, max_events=5)
+    page = {"body": [{"id": 1}, {"id": 2}]}
+    d = [date(2026, 1, i) for i in range(1, 8)]
+    batch.add(d[0], [page])
+    batch.add(d[1], [])
+    assert written == []  # 2 days, 2 events: held
+    batch.add(d[2], [])
+    assert written == [d[0:3]]  # three days: written
+    batch.add(d[3], [page, page])
+    batch.add(d[4], [page])  # 6 events: written
+    assert written[-1] == d[3:5]
+    batch.add(d[5], [])
+    batch.add(d[5], [page])  # reopened by an event out of order: still one day
+    batch.flush()
+    batch.flush()  # nothing held: nothing written
+    assert written == [d[0:3], d[3:5], [d[5]]]
+    assert pages[d[5]] == 1 and pages[d[3]] == 2
+
+
+def test_apply_days_refuses_a_day_read_complete_before(tmp_path: Path) -> None:
+    day = date(2026, 1, 5)
+    read_at = datetime(2026, 1, 7, tzinfo=UTC)
+    with Warehouse.open(tmp_path / "w.duckdb") as wh:
+        sync_id = wh.start_sync("t")
+        _, reads = wh.apply_days(
+            "access_logs", [(day, []), (day + timedelta(days=1), [])], sync_id, read_at, read_at
+        )
+        assert [(r.day, r.complete, r.inserted) for r in reads] == [
+            (day, True, 0),
+            (day + timedelta(days=1), True, 0),
+        ]
+        with pytest.raises(ValueError, match="2026-01-05 was read complete before"):
+            wh.apply_days("access_logs", [(day, [])], sync_id, read_at, read_at)
 
 
 def test_held_writer_lets_go_after_max_days_and_when_the_api_is_slower(tmp_path: Path) -> None:
