@@ -249,6 +249,8 @@ class AlocityClient:
                 response = self._http.request(method, endpoint, params, json_body, token)
             except NoResponse as exc:
                 raise TransientError(endpoint, exc.reason) from None
+            finally:
+                self.limiter.hold_if_late()
             date = response.headers.get("Date")
             if date:
                 self._server_date = (date, time.monotonic())

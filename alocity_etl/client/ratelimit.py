@@ -14,6 +14,13 @@ The window is the server's (N per W) plus a small margin (settings.margin_s):
 the server stamps on arrival, we stamp just before sending, and the difference
 jitters. See benchmarks/ratelimit_fraction.py for the measured fraction.
 
+A response that comes back later than the margin (a loaded server: 50 accounts on one
+sandbox answered in up to 3.6 s) may have been counted on its arrival, after our stamp
+plus the margin; its slot would then free on our side before it frees on the server's.
+`hold_if_late` keeps one more slot in the log from the response for a window (placed as
+soon as the log has room, before any new request), which covers that arrival. A response
+within the margin costs nothing.
+
 429 handling: `penalize()` stores a "blocked until" time in the store's `PauseState`
 (under the same lock); every client checks it before admitting a request, so one 429
 pauses them all. The pause is the server's Retry-After when given, else an exponential
@@ -32,6 +39,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import random
+import threading
 import time
 
 from pyrate_limiter import AbstractBucket, Rate, RateItem
@@ -54,6 +62,9 @@ class SharedRateLimiter:
         self.window_s = settings.rate_window_s
         self.effective_window_s = settings.rate_window_s + settings.margin_s
         self._own_store = store is None
+        self._late = threading.local()  # this thread's last admission time (see hold_if_late)
+        self._holds: list[float] = []  # responses later than the margin whose slot is not held yet
+        self._holds_lock = threading.Lock()
         self.store = open_state_store(settings) if store is None else store
         self._bucket: AbstractBucket | None = None
         if self.limit is not None:
@@ -64,7 +75,8 @@ class SharedRateLimiter:
     # -- admission ---------------------------------------------------------------------------
 
     def acquire(self) -> float:
-        """Block until one request may be sent now. Returns the seconds spent waiting."""
+        """Block until one request may be sent now (its admission time is kept for
+        `hold_if_late`, per thread). Returns the seconds spent waiting."""
         started = time.monotonic()
         deadline = started + 3600  # a budget exhausted for an hour is a misconfiguration, not load
         while True:
@@ -86,11 +98,42 @@ class SharedRateLimiter:
             pause = state.remaining(now)
             if pause > 0:
                 return pause
+            wait = self._place_holds(now)
+            if wait is not None:
+                return wait
             item = RateItem("request", int(now * 1000))
             if self._bucket.put(item):
+                self._late.admitted = now
                 self._after_admit(now, state)
                 return None
             return max(self._bucket.waiting(item), 1) / 1000
+
+    def hold_if_late(self) -> None:
+        """After the response to this thread's last admitted request: if it came back later
+        than the margin, hold a slot from now for a window (see the module's docstring)."""
+        admitted = getattr(self._late, "admitted", None)
+        self._late.admitted = None
+        if self._bucket is None or admitted is None:
+            return
+        now = time.time()
+        if now - admitted <= self.settings.margin_s:
+            return
+        with self._holds_lock:
+            self._holds.append(now)
+
+    def _place_holds(self, now: float) -> float | None:
+        """Put the pending holds in the log (under the limiter lock); the seconds to wait when
+        the log has no room for one yet, so that no new request takes its slot first."""
+        assert self._bucket is not None
+        with self._holds_lock:
+            # A hold whose response is a window old covers nothing any more.
+            self._holds = [t for t in self._holds if now - t < self.window_s]
+            while self._holds:
+                hold = RateItem("late response", int(now * 1000))
+                if not self._bucket.put(hold):
+                    return max(self._bucket.waiting(hold), 1) / 1000
+                self._holds.pop(0)
+        return None
 
     def _after_admit(self, now: float, state: PauseState) -> None:
         assert self._bucket is not None and self.limit is not None

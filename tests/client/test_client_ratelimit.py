@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import multiprocessing as mp
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from alocity_etl.client.ratelimit import SharedRateLimiter
@@ -77,3 +78,22 @@ def test_slows_down_to_even_spacing_after_a_429(tmp_path: Path) -> None:
     gaps = [y - x for x, y in itertools.pairwise(stamps)]
     spacing = (WINDOW + 0.1) / LIMIT  # effective window / limit
     assert all(g >= spacing * 0.9 for g in gaps), gaps
+
+
+def test_a_response_later_than_the_margin_holds_a_slot_for_a_window(tmp_path: Path) -> None:
+    """A loaded server may count a request on its arrival, up to its response: a response
+    later than the margin keeps one more slot of the budget for a window; a prompt one none."""
+
+    def admitted_before_waiting(late: bool, cache: Path) -> int:
+        lim = SharedRateLimiter(replace(settings(cache), rate_limit=4, rate_margin_s=0.05))
+        lim.acquire()
+        if late:
+            time.sleep(0.15)  # the response came back 0.15 s after the request left
+        lim.hold_if_late()
+        admitted = 1
+        while lim.acquire() < 0.3:
+            admitted += 1
+        return admitted
+
+    assert admitted_before_waiting(False, tmp_path / "prompt") == 4
+    assert admitted_before_waiting(True, tmp_path / "late") == 3
