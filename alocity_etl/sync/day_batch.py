@@ -15,7 +15,7 @@ from datetime import date
 from typing import Any
 
 MAX_DAYS = 7
-MAX_EVENTS = 10_000
+MAX_EVENTS = 5_000  # a large account's day (~11,000 events) is written alone: memory stays a day's
 
 Day = tuple[date, list[dict[str, Any]]]
 
