@@ -14,14 +14,13 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import duckdb
 import pytest
 from helpers import cli_env
 
 from alocity_etl.analytics.project import run_target_dir
 from alocity_etl.sync.journal import staging_dir
-from alocity_etl.warehouse.raw_archive import body_text
 from tests.support.pipeline import CLI, Paths, start_sandbox
+from tests.support.warehouse_text import table_rows_as_text
 
 pytestmark = pytest.mark.reliability
 
@@ -51,32 +50,7 @@ def scan_files(root: Path, secrets: list[str]) -> tuple[int, list[str]]:
 
 
 def dump_warehouse(path: Path) -> str:
-    con = duckdb.connect(str(path), read_only=True)
-    # raw.pages keeps payloads zlib-compressed: scan them as the JSON text they hold.
-    con.create_function("raw_json", body_text, ["BLOB"], "VARCHAR", null_handling="special")
-    try:
-        parts = []
-        # raw.page_parts holds payloads in compressed parts: they are read whole, as text,
-        # through the raw.pages view that joins them back.
-        for schema, table in con.execute(
-            "SELECT schema_name, table_name FROM duckdb_tables() "
-            "WHERE (schema_name, table_name) <> ('raw', 'page_parts') "
-            "UNION ALL SELECT 'raw', 'pages' ORDER BY 1, 2"
-        ).fetchall():
-            cols = [
-                c
-                for (c,) in con.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-                    "AND table_name = ?",
-                    [schema, table],
-                ).fetchall()
-            ]
-            sel = ", ".join(f'raw_json("{c}")' if c == "body_z" else f'"{c}"::VARCHAR' for c in cols)
-            for row in con.execute(f'SELECT {sel} FROM "{schema}"."{table}"').fetchall():
-                parts.append(f"{schema}.{table}\t" + "\t".join("" if v is None else v for v in row))
-        return "\n".join(parts)
-    finally:
-        con.close()
+    return "\n".join(f"{name}\t{row}" for name, rows in table_rows_as_text(path).items() for row in rows)
 
 
 def run(paths: Paths, sb, *args: str) -> subprocess.CompletedProcess[str]:

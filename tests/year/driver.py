@@ -42,10 +42,10 @@ from alocity_etl.defs.runs import SyncSummary, collect_run
 from alocity_etl.defs.sensors import build_access_key_sensor
 from alocity_etl.sandbox import RunningSandbox, Sandbox, SandboxConfig
 from alocity_etl.settings import Settings
-from alocity_etl.warehouse.raw_archive import body_text
 from tests.support.pausing_hooks import PAUSED
 from tests.support.pipeline import REPO, Paths
 from tests.support.reconcile import Reconciliation, canonical, reconcile, table_spec, versioned_tables
+from tests.support.warehouse_text import table_rows_as_text
 from tests.year.models import RECHECK_DAYS, SETTLE_DAYS, EventModel, VersionModel, values
 from tests.year.nights import QUIET, intraday_request, nightly_request
 from tests.year.year_plan import KILL, YearPlan
@@ -691,29 +691,8 @@ class Year:
     def scan_warehouse(self) -> None:
         """Every table as text (raw pages as their JSON), and every file beside the warehouse."""
         secrets = self.secrets()
-        con = duckdb.connect(str(self.paths.warehouse), read_only=True)
-        con.create_function("raw_json", body_text, ["BLOB"], "VARCHAR", null_handling="special")
-        try:
-            tables = con.execute(
-                "SELECT schema_name, table_name FROM duckdb_tables() "
-                "WHERE (schema_name, table_name) <> ('raw', 'page_parts') UNION ALL SELECT 'raw', 'pages'"
-            ).fetchall()
-            for schema, table in tables:
-                cols = [
-                    c
-                    for (c,) in con.execute(
-                        "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-                        "AND table_name = ?",
-                        [schema, table],
-                    ).fetchall()
-                ]
-                sel = ", ".join(f'raw_json("{c}")' if c == "body_z" else f'"{c}"::VARCHAR' for c in cols)
-                rows = con.execute(f'SELECT {sel} FROM "{schema}"."{table}"').fetchall()
-                self.leaks(
-                    "\n".join("\t".join(str(v) for v in r) for r in rows), f"{schema}.{table}", secrets
-                )
-        finally:
-            con.close()
+        for name, rows in table_rows_as_text(self.paths.warehouse).items():
+            self.leaks("\n".join(rows), name, secrets)
         for f in sorted(self.paths.warehouse.parent.rglob("*")):
             if f.is_file() and self.paths.cache not in f.parents:
                 self.leaks(f.read_bytes().decode("latin-1"), str(f.relative_to(self.root)), secrets)
