@@ -274,15 +274,10 @@ def _write_days(
 ) -> None:
     """Whole days no read has completed yet, in one transaction (sync/day_batch.py)."""
     assert read_at is not None  # noted before the listing's first request
-    bounded = []
-    for day, pages in days:
-        start = day_start(day)
-        bounded.append((day, [{**p, "window": (start, start + timedelta(days=1))} for p in pages]))
+    bounded = [(day, _in_day(day, pages)) for day, pages in days]
     stats, reads = writer.open().apply_days(resource.name, bounded, ctx.sync_id, ctx.as_of, read_at)
     result.days.extend(reads)
-    writer.wrote_day()
-    for table, s in stats.items():
-        result.totals[table] = result.totals.get(table, MergeStats()) + s
+    _wrote(writer, stats, result)
 
 
 def _write_day(
@@ -297,17 +292,31 @@ def _write_day(
 ) -> None:
     """One day's events in one transaction; the day ledger notes the read when the window
     covers the whole day (a read from mid-day, as intraday's, is not a read of the day)."""
-    start = day_start(day)
-    bounds = (start, start + timedelta(days=1))
-    pages = [{**p, "window": bounds} for p in pages]
+    pages = _in_day(day, pages)
     wh = writer.open()
     if _covers(window, day):
         stats, read = wh.apply_day(resource.name, pages, ctx.sync_id, ctx.as_of, day, read_at)
         result.days.append(read)  # type: ignore[arg-type]
     else:
         stats = wh.apply_pages(
-            resource.name, pages, ctx.sync_id, ctx.as_of, full_snapshot=False, window=bounds
+            resource.name, pages, ctx.sync_id, ctx.as_of, full_snapshot=False, window=_day_bounds(day)
         )
+    _wrote(writer, stats, result)
+
+
+def _day_bounds(day: date) -> tuple[datetime, datetime]:
+    start = day_start(day)
+    return start, start + timedelta(days=1)
+
+
+def _in_day(day: date, pages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The pages of one UTC day, each archived with the day as its window."""
+    bounds = _day_bounds(day)
+    return [{**p, "window": bounds} for p in pages]
+
+
+def _wrote(writer: HeldWriter, stats: dict[str, MergeStats], result: EventsRead) -> None:
+    """One write done: the writer counts it, the read adds its figures."""
     writer.wrote_day()
     for table, s in stats.items():
         result.totals[table] = result.totals.get(table, MergeStats()) + s

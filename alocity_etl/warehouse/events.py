@@ -14,6 +14,7 @@ import duckdb
 import pandas as pd
 
 from alocity_etl.catalog import snake, tables
+from alocity_etl.warehouse.access_log_days import day_start
 from alocity_etl.warehouse.layout import primary_key
 from alocity_etl.warehouse.sql import q, utc
 from alocity_etl.warehouse.staging import stage
@@ -111,10 +112,9 @@ def events_by_day(con: duckdb.DuckDBPyConnection, table: str, days: Sequence[dat
     if not days or not res.cursor or not _stored_as_time(con, table, snake(res.cursor)):
         return {}
     col = q(snake(res.cursor))
-    lo, hi = min(days), max(days) + timedelta(days=1)
     rows = con.execute(
         f"SELECT CAST({col} AS DATE), count(*) FROM main.{q(table)} "
-        f"WHERE {col} >= CAST(? AS TIMESTAMPTZ) AND {col} < CAST(? AS TIMESTAMPTZ) GROUP BY 1",
-        [lo.isoformat() + "T00:00:00Z", hi.isoformat() + "T00:00:00Z"],
+        f"WHERE {col} >= ? AND {col} < ? GROUP BY 1",
+        [day_start(min(days)), day_start(max(days) + timedelta(days=1))],
     ).fetchall()
     return {d: int(n) for d, n in rows}
