@@ -113,6 +113,11 @@ VARIABLES: tuple[Variable, ...] = (
         "seconds one request may spend retrying",
     ),
     Variable(
+        "ALOCITY_RETRY_BACKOFF_S",
+        "0.5",
+        "seconds before the first retry of a failed request; each next wait doubles (jittered, at most 20 s)",
+    ),
+    Variable(
         "ALOCITY_CONCURRENCY",
         "4",
         (
@@ -254,6 +259,7 @@ class ApiSettings:
     read_timeout_s: float
     max_attempts: int
     retry_max_seconds: float
+    retry_backoff_s: float
     concurrency: int
 
     def client(self) -> ClientSettings:
@@ -271,6 +277,7 @@ class ApiSettings:
             read_timeout_s=self.read_timeout_s,
             max_attempts=self.max_attempts,
             retry_max_seconds=self.retry_max_seconds,
+            retry_backoff_s=self.retry_backoff_s,
             concurrency=self.concurrency,
         )
 
@@ -376,6 +383,7 @@ class Settings:
             read_timeout_s=env.number("ALOCITY_READ_TIMEOUT"),
             max_attempts=env.whole("ALOCITY_MAX_ATTEMPTS", minimum=1),
             retry_max_seconds=env.number("ALOCITY_RETRY_MAX_SECONDS"),
+            retry_backoff_s=env.number("ALOCITY_RETRY_BACKOFF_S"),
             concurrency=env.whole("ALOCITY_CONCURRENCY", minimum=1),
         )
         warehouse = WarehouseSettings(

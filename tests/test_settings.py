@@ -45,6 +45,8 @@ def test_defaults_are_valid_and_read_into_every_section() -> None:
     changed = Settings.from_env(env)
     assert changed.api.page_size == 50 and changed.sync.intraday
     assert changed.api.cache_dir == Path("/dh/.alocity-cache")
+    backoff = Settings.from_env({"ALOCITY_RETRY_BACKOFF_S": "0.01", "ALOCITY_ACCESS_KEY": "k"})
+    assert s.api.retry_backoff_s == 0.5 and backoff.api.client().retry_backoff_s == 0.01
 
 
 @pytest.mark.parametrize(
@@ -58,6 +60,7 @@ def test_defaults_are_valid_and_read_into_every_section() -> None:
         ("ALOCITY_SCHEDULE_CRON", "nightly", "five fields"),
         ("ALOCITY_INTRADAY_SYNC", "maybe", "on or off"),
         ("ALOCITY_READ_TIMEOUT", "-3", "> 0"),
+        ("ALOCITY_RETRY_BACKOFF_S", "0", "> 0"),
         ("ALOCITY_RATE_LIMIT", "fast", "N/WINDOW"),
         ("ALOCITY_BASE_URL", "http://api.example.com", "https"),
         ("ALOCITY_ACCESS_KEY_EXPIRES_AT", "soon", "ISO date"),

@@ -36,6 +36,7 @@ class AlocityApi(ConfigurableResource):
     read_timeout_s: float
     max_attempts: int
     retry_max_seconds: float
+    retry_backoff_s: float
     concurrency: int
 
     def client_settings(self) -> ClientSettings:

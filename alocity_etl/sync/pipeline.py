@@ -139,18 +139,26 @@ def sync_resource(
         events = read_events(client, resource, read or read_for_window(window), ctx)
         totals, unavailable = events.totals, events.unavailable
     else:
-        totals, unavailable = _sync_snapshot(
+        results, unavailable = _sync_snapshot(
             client, warehouse_path, resource, parents, sync_id, as_of, loads, log, lock_timeout_s, hooks
         )
     after = client.stats.as_dict()
     delta = {k: round(after[k] - before.get(k, 0), 3) for k in after}
-    with Warehouse.open(warehouse_path, read_only=True, lock_timeout=lock_timeout_s) as wh:
-        results = {
-            table: _table_result(wh, table, totals.get(table) or MergeStats(), sync_id)
-            for table, (res, _) in tables().items()
-            if res.name == resource.name
-        }
+    if events is not None:
+        with Warehouse.open(warehouse_path, read_only=True, lock_timeout=lock_timeout_s) as wh:
+            results = _table_results(wh, resource, totals, sync_id)
     return ResourceResult(resource.name, sync_id, results, delta, unavailable, events)
+
+
+def _table_results(
+    wh: Warehouse, resource: Resource, totals: dict[str, MergeStats], sync_id: int
+) -> dict[str, TableResult]:
+    """What each table of `resource` holds after the write, and what the write changed."""
+    return {
+        table: _table_result(wh, table, totals.get(table) or MergeStats(), sync_id)
+        for table, (res, _) in tables().items()
+        if res.name == resource.name
+    }
 
 
 def _sync_snapshot(
@@ -164,8 +172,9 @@ def _sync_snapshot(
     log: Log,
     lock_timeout_s: float,
     hooks: WriteHooks,
-) -> tuple[dict[str, MergeStats], str | None]:
-    """One dimension: its whole snapshot, then one transaction."""
+) -> tuple[dict[str, TableResult], str | None]:
+    """One dimension: its whole snapshot, then one transaction; its tables as written (read
+    on the same connection, after the commit)."""
     progress = Progress(resource.name, len(parents) if parents is not None else None, log, unit="calls")
     journal = PageJournal(warehouse_path, resource.name, None)
     try:
@@ -173,12 +182,14 @@ def _sync_snapshot(
     except EndpointUnavailable as exc:
         unavailable = f"{resource.name}: {exc} — not available on this account, skipped"
         log(unavailable)
-        return {}, unavailable
+        with Warehouse.open(warehouse_path, read_only=True, lock_timeout=lock_timeout_s) as wh:
+            return _table_results(wh, resource, {}, sync_id), unavailable
     with Warehouse.open(warehouse_path, lock_timeout=lock_timeout_s, hooks=hooks) as wh:
         written = wh.apply_pages(resource.name, pages, sync_id, as_of, full_snapshot=True)
+        results = _table_results(wh, resource, written, sync_id)
     journal.discard()  # written: nothing to resume
     progress.finish()
-    return written, None
+    return results, None
 
 
 def finish_run(

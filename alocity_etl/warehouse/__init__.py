@@ -118,7 +118,8 @@ class Warehouse:
                     raise WarehouseError(
                         f"warehouse {p} has schema version {have}, newer than this code ({want})"
                     )
-                migrations.migrate(con)
+                if have < want:
+                    migrations.migrate(con, current=have)
                 con.begin()
                 try:
                     ensure_catalog_tables(con)

@@ -40,22 +40,24 @@ def latest_version(directory: Path = MIGRATIONS_DIR) -> int:
 
 
 def current_version(con: duckdb.DuckDBPyConnection) -> int:
-    """Applied schema version, 0 for an empty database."""
-    exists = con.execute(
-        "SELECT count(*) FROM duckdb_tables() "  # not information_schema: ~3x faster, on every open
-        "WHERE database_name = current_database() AND schema_name = 'meta' AND table_name = 'schema_version'"
-    ).fetchall()[0]
-    if not exists or not exists[0]:
+    """Applied schema version, 0 for an empty database. Outside a transaction (a missing
+    table is asked for directly, and the failed query would abort an open transaction)."""
+    try:
+        row = con.execute("SELECT coalesce(max(version), 0) FROM meta.schema_version").fetchall()[0]
+    except duckdb.CatalogException:
         return 0
-    row = con.execute("SELECT coalesce(max(version), 0) FROM meta.schema_version").fetchall()[0]
     return int(row[0]) if row else 0
 
 
 def migrate(
-    con: duckdb.DuckDBPyConnection, target: int | None = None, directory: Path = MIGRATIONS_DIR
+    con: duckdb.DuckDBPyConnection,
+    target: int | None = None,
+    directory: Path = MIGRATIONS_DIR,
+    current: int | None = None,
 ) -> list[int]:
-    """Apply pending migrations up to ``target`` (default: all). Returns the versions applied."""
-    cur = current_version(con)
+    """Apply pending migrations up to ``target`` (default: all). Returns the versions applied.
+    ``current``: the version the caller just read, so it is not read twice."""
+    cur = current_version(con) if current is None else current
     applied: list[int] = []
     for version, f in available(directory):
         if version <= cur or (target is not None and version > target):
