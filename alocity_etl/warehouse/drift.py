@@ -8,7 +8,7 @@ from collections.abc import Iterable
 import duckdb
 
 from alocity_etl.normalise import INT_TYPES
-from alocity_etl.warehouse.layout import BOOKKEEPING, column_types, refresh_views, source_columns, storage
+from alocity_etl.warehouse.layout import BOOKKEEPING, column_types, refresh_views, storage
 from alocity_etl.warehouse.schema_changes import record_change
 from alocity_etl.warehouse.sql import q
 
@@ -29,10 +29,12 @@ def evolve(
     missing: Iterable[str],
     sync_id: int | None,
     has_rows: bool,
-) -> None:
+    existing: dict[str, str] | None = None,
+) -> dict[str, str]:
     """Apply column drift before loading: add new columns, widen mismatched ones, record
-    both, and record source columns absent from the data (loaded as NULL)."""
-    existing = column_types(con, table)
+    both, and record source columns absent from the data (loaded as NULL). ``existing``:
+    the table's columns as the caller just read them. Returns the columns after the drift."""
+    existing = column_types(con, table) if existing is None else existing
     changed = False
     for col, typ in types.items():
         if col in BOOKKEEPING:
@@ -49,9 +51,11 @@ def evolve(
             con.execute(f"ALTER TABLE {storage(table)} ALTER COLUMN {q(col)} TYPE {new}")
             record_change(con, table, col, "type_changed", old, new, sync_id)
             changed = True
+    after = column_types(con, table) if changed else existing
     if has_rows:
-        absent = set(missing) | {c for c in source_columns(con, table) if c not in types}
+        absent = set(missing) | {c for c in after if c not in BOOKKEEPING and c not in types}
         for col in sorted(absent):
             record_change(con, table, col, "missing", existing.get(col), None, sync_id)
     if changed:
         refresh_views(con, table)
+    return after

@@ -14,7 +14,7 @@ import pyarrow as pa
 
 from alocity_etl.normalise import INT_TYPES, _text, canonical_json, frame_meta
 from alocity_etl.warehouse.drift import evolve
-from alocity_etl.warehouse.layout import column_types, primary_key, source_columns
+from alocity_etl.warehouse.layout import BOOKKEEPING, column_types, primary_key
 from alocity_etl.warehouse.sql import q, register
 
 _HASH_PREFIX = "__h__"
@@ -56,15 +56,16 @@ def _arrow_column(s: pd.Series, typ: str) -> tuple[pa.Array, str]:
 
 
 def to_arrow(
-    con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame
+    con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, existing: dict[str, str] | None = None
 ) -> tuple[pa.Table, dict[str, str], list[str]]:
     """(Arrow table, DuckDB type of each df column, JSON columns) for a frame.
 
     Frames from `normalise` carry their types; for hand-made frames, text columns take the
-    stored column's type when every value casts to it, else VARCHAR.
+    stored column's type when every value casts to it, else VARCHAR. ``existing``: the
+    table's columns, when the caller has just read them.
     """
     meta = frame_meta(df)
-    existing = column_types(con, table)
+    existing = column_types(con, table) if existing is None else existing
     arrays: dict[str, pa.Array] = {}
     types: dict[str, str] = {}
     for col in df.columns:
@@ -113,11 +114,12 @@ def stage(
     types, one row per key (last wins) and, if ``hashed``, its ``row_hash``.
 
     Returns (temp table name, source columns)."""
-    arrow, types, json_cols = to_arrow(con, table, df)
+    # The table's columns are read once and handed on: each read is a catalog scan.
+    existing = column_types(con, table)
+    arrow, types, json_cols = to_arrow(con, table, df, existing)
     meta = frame_meta(df)
-    evolve(con, table, types, meta.missing if meta else [], sync_id, len(df) > 0)
-    stored = column_types(con, table)
-    src = source_columns(con, table)
+    stored = evolve(con, table, types, meta.missing if meta else [], sync_id, len(df) > 0, existing)
+    src = [c for c in stored if c not in BOOKKEEPING]
     keys = primary_key(table)
     view, name = f"_arrow_{next(_counter)}", f"_stg_{next(_counter)}"
     register(con, view, arrow)
