@@ -29,12 +29,11 @@ def evolve(
     missing: Iterable[str],
     sync_id: int | None,
     has_rows: bool,
-    existing: dict[str, str] | None = None,
+    existing: dict[str, str],
 ) -> dict[str, str]:
     """Apply column drift before loading: add new columns, widen mismatched ones, record
     both, and record source columns absent from the data (loaded as NULL). ``existing``:
     the table's columns as the caller just read them. Returns the columns after the drift."""
-    existing = column_types(con, table) if existing is None else existing
     changed = False
     for col, typ in types.items():
         if col in BOOKKEEPING:

@@ -56,16 +56,15 @@ def _arrow_column(s: pd.Series, typ: str) -> tuple[pa.Array, str]:
 
 
 def to_arrow(
-    con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, existing: dict[str, str] | None = None
+    con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame, existing: dict[str, str]
 ) -> tuple[pa.Table, dict[str, str], list[str]]:
     """(Arrow table, DuckDB type of each df column, JSON columns) for a frame.
 
     Frames from `normalise` carry their types; for hand-made frames, text columns take the
     stored column's type when every value casts to it, else VARCHAR. ``existing``: the
-    table's columns, when the caller has just read them.
+    table's stored columns and types.
     """
     meta = frame_meta(df)
-    existing = column_types(con, table) if existing is None else existing
     arrays: dict[str, pa.Array] = {}
     types: dict[str, str] = {}
     for col in df.columns:
