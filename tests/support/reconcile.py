@@ -547,6 +547,18 @@ def reconcile_sandbox(
 # ------------------------------------------------------------------ whole-file snapshots
 
 
+def column_names(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> list[str]:
+    """A table's columns, in order, as the file's catalog lists them."""
+    return [
+        c
+        for (c,) in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
+            "AND table_name = ? ORDER BY ordinal_position",
+            [schema, table],
+        ).fetchall()
+    ]
+
+
 def snapshot_tables(
     path: str | Path, *, exclude_columns: Mapping[str, Iterable[str]] | None = None
 ) -> dict[str, Counter]:
@@ -566,15 +578,7 @@ def snapshot_tables(
         for schema, table in names:
             full = f"{schema}.{table}"
             skip = set(exclude_columns.get(full, ())) | set(exclude_columns.get("*", ()))
-            cols = [
-                c
-                for (c,) in con.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-                    "AND table_name = ? ORDER BY ordinal_position",
-                    [schema, table],
-                ).fetchall()
-                if c not in skip
-            ]
+            cols = [c for c in column_names(con, schema, table) if c not in skip]
             sel = ", ".join(f"{_q(c)}::VARCHAR" for c in cols) or "1"
             rows = con.execute(f"SELECT {sel} FROM {_q(schema)}.{_q(table)}").fetchall()
             out[full] = Counter(rows)

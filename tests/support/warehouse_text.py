@@ -7,6 +7,7 @@ from pathlib import Path
 import duckdb
 
 from alocity_etl.warehouse.raw_archive import body_text
+from tests.support.reconcile import column_names
 
 
 def table_rows_as_text(path: Path) -> dict[str, list[str]]:
@@ -22,14 +23,7 @@ def table_rows_as_text(path: Path) -> dict[str, list[str]]:
             "WHERE (schema_name, table_name) <> ('raw', 'page_parts') "
             "UNION ALL SELECT 'raw', 'pages' ORDER BY 1, 2"
         ).fetchall():
-            cols = [
-                c
-                for (c,) in con.execute(
-                    "SELECT column_name FROM information_schema.columns WHERE table_schema = ? "
-                    "AND table_name = ?",
-                    [schema, table],
-                ).fetchall()
-            ]
+            cols = column_names(con, schema, table)
             sel = ", ".join(f'raw_json("{c}")' if c == "body_z" else f'"{c}"::VARCHAR' for c in cols)
             rows = con.execute(f'SELECT {sel} FROM "{schema}"."{table}"').fetchall()
             out[f"{schema}.{table}"] = ["\t".join("" if v is None else v for v in row) for row in rows]
